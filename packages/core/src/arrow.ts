@@ -1,0 +1,2 @@
+// Owned by the Arrow codec work: encodeTable / decodeTable / toTable.
+export {};

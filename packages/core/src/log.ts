@@ -1,0 +1,2 @@
+// Owned by the logging work: createLogger (pino).
+export {};

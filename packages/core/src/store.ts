@@ -1,0 +1,2 @@
+// Owned by the store work: the LMDB Store.
+export {};

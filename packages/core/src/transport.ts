@@ -1,0 +1,2 @@
+// Socket helpers: one owner per socket, an outbox that serialises sends.
+export {};
