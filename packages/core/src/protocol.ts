@@ -43,7 +43,10 @@ export interface WireError {
 }
 
 export interface TaskCallWire {
+  /** Canonical task name. */
   readonly task: string;
+  /** The name as the document wrote it (`task_add`), for error messages. */
+  readonly as?: string;
   readonly params: Record<string, unknown>;
 }
 

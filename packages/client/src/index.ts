@@ -1,0 +1,3 @@
+export { Client, defaultRelayEndpoint, type ClientOptions, type ExecuteOptions } from './client.js';
+export { Job, type JobEvent, type JobState } from './job.js';
+export { Transform, type TransformFactory, type TransformHandle } from './transform.js';

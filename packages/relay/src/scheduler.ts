@@ -1,0 +1,184 @@
+/**
+ * Pure scheduling state of the relay: tasknodes with credit, stages waiting for a node,
+ * liveness. No sockets and no timers: the caller passes `now`, so it is tested directly.
+ *
+ * The ZeroMQ Guide's load-balancing broker: a node receives work only while it has credit
+ * (free worker slots); among the nodes that can run a stage, the one idle longest wins,
+ * so consecutive stages spread over free nodes.
+ */
+
+export interface NodeHello {
+  readonly name: string;
+  readonly queues: readonly string[];
+  readonly tasks: readonly string[];
+  readonly credit: number;
+  readonly host: string;
+  readonly store: string;
+  readonly pid: number;
+}
+
+export interface NodeState<R> {
+  /** Routing identity as hex (map key). */
+  readonly id: string;
+  readonly identity: Buffer;
+  readonly hello: NodeHello;
+  readonly queues: ReadonlySet<string>;
+  readonly tasks: ReadonlySet<string>;
+  credit: number;
+  lastSeen: number;
+  lastDispatch: number;
+  readonly joined: number;
+  /** Runs in flight on this node, by run key. */
+  readonly inflight: Map<string, R>;
+}
+
+/** What a waiting stage needs from a node. */
+export interface Placement {
+  /** Canonical names of the tasks the stage runs. */
+  readonly tasks: readonly string[];
+  /** A queue or node name the stage is routed to. */
+  readonly route: string | undefined;
+}
+
+export interface Assignment<R> {
+  readonly run: R;
+  readonly node: NodeState<R>;
+}
+
+export class Scheduler<R extends { readonly key: string; readonly placement: Placement }> {
+  readonly #nodes = new Map<string, NodeState<R>>();
+  #waiting: R[] = [];
+
+  get nodes(): ReadonlyMap<string, NodeState<R>> {
+    return this.#nodes;
+  }
+
+  get waiting(): readonly R[] {
+    return this.#waiting;
+  }
+
+  /** Register a node (or re-register it: its in-flight runs stay). */
+  addNode(identity: Buffer, hello: NodeHello, now: number): NodeState<R> {
+    const id = identity.toString('hex');
+    const old = this.#nodes.get(id);
+    const node: NodeState<R> = {
+      id,
+      identity,
+      hello,
+      queues: new Set(hello.queues),
+      tasks: new Set(hello.tasks),
+      credit: Math.max(0, hello.credit - (old?.inflight.size ?? 0)),
+      lastSeen: now,
+      lastDispatch: old?.lastDispatch ?? 0,
+      joined: old?.joined ?? now,
+      inflight: old?.inflight ?? new Map<string, R>(),
+    };
+    this.#nodes.set(id, node);
+    return node;
+  }
+
+  node(id: string): NodeState<R> | undefined {
+    return this.#nodes.get(id);
+  }
+
+  /** Remove a node; returns the runs it had in flight (to be retried or failed). */
+  removeNode(id: string): R[] {
+    const node = this.#nodes.get(id);
+    if (node === undefined) return [];
+    this.#nodes.delete(id);
+    return [...node.inflight.values()];
+  }
+
+  touch(id: string, now: number): void {
+    const node = this.#nodes.get(id);
+    if (node !== undefined) node.lastSeen = now;
+  }
+
+  /** Nodes silent for longer than `silenceMs`, oldest first. */
+  silent(now: number, silenceMs: number): NodeState<R>[] {
+    const out: NodeState<R>[] = [];
+    for (const n of this.#nodes.values()) if (now - n.lastSeen > silenceMs) out.push(n);
+    return out;
+  }
+
+  canRun(node: NodeState<R>, p: Placement): boolean {
+    if (p.route !== undefined && !node.queues.has(p.route) && node.hello.name !== p.route) return false;
+    for (const t of p.tasks) if (!node.tasks.has(t)) return false;
+    return true;
+  }
+
+  /** Whether any registered node (busy or not) could run the placement. */
+  anyCanRun(p: Placement): boolean {
+    for (const n of this.#nodes.values()) if (this.canRun(n, p)) return true;
+    return false;
+  }
+
+  enqueue(run: R): void {
+    this.#waiting.push(run);
+  }
+
+  /** Put a run at the head of the queue (a retry keeps its place in line). */
+  enqueueFront(run: R): void {
+    this.#waiting.unshift(run);
+  }
+
+  /** Remove waiting runs matching `pred` (a cancelled job); returns them. */
+  dropWaiting(pred: (run: R) => boolean): R[] {
+    const dropped: R[] = [];
+    this.#waiting = this.#waiting.filter((r) => (pred(r) ? (dropped.push(r), false) : true));
+    return dropped;
+  }
+
+  /** Mark a run finished on a node: its credit comes back. Returns the run if it was there. */
+  complete(nodeId: string, runKey: string): R | undefined {
+    const node = this.#nodes.get(nodeId);
+    if (node === undefined) return undefined;
+    const run = node.inflight.get(runKey);
+    if (run === undefined) return undefined;
+    node.inflight.delete(runKey);
+    node.credit++;
+    return run;
+  }
+
+  /** Extra credit announced by a node (READY). */
+  addCredit(nodeId: string, credit: number): void {
+    const node = this.#nodes.get(nodeId);
+    if (node !== undefined) node.credit += credit;
+  }
+
+  /** Assign every waiting run that some node with credit can take, in queue order. */
+  dispatch(now: number): Assignment<R>[] {
+    if (this.#waiting.length === 0) return [];
+    let free = 0;
+    for (const n of this.#nodes.values()) free += n.credit;
+    if (free === 0) return [];
+    const out: Assignment<R>[] = [];
+    const keep: R[] = [];
+    let i = 0;
+    for (; i < this.#waiting.length && free > 0; i++) {
+      const run = this.#waiting[i] as R;
+      const node = this.#pick(run.placement);
+      if (node === undefined) {
+        keep.push(run);
+        continue;
+      }
+      node.credit--;
+      free--;
+      node.lastDispatch = now;
+      node.inflight.set(run.key, run);
+      out.push({ run, node });
+    }
+    if (out.length > 0) this.#waiting = keep.concat(this.#waiting.slice(i));
+    return out;
+  }
+
+  #pick(p: Placement): NodeState<R> | undefined {
+    let best: NodeState<R> | undefined;
+    for (const n of this.#nodes.values()) {
+      if (n.credit <= 0 || !this.canRun(n, p)) continue;
+      // Most free credit first, then the node idle longest: spreads stages over free nodes.
+      if (best === undefined || n.credit > best.credit || (n.credit === best.credit && n.lastDispatch < best.lastDispatch)) best = n;
+    }
+    return best;
+  }
+}

@@ -1,0 +1,1 @@
+export { Tasknode, type TasknodeOptions, type TasknodeSettings } from './tasknode.js';
