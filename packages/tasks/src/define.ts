@@ -40,8 +40,8 @@ export interface TableTaskDef<P = unknown> {
 export interface FunctionTaskDef {
   readonly kind: 'function';
   readonly name: string;
-  readonly aliases?: readonly string[];
-  readonly summary?: string;
+  readonly aliases: readonly string[];
+  readonly summary: string;
   run(...args: unknown[]): unknown;
 }
 

@@ -76,7 +76,7 @@ export class TaskRegistry implements TaskCatalog {
   /** Add a task; throws when one of its spellings already names another task. */
   register(def: TaskDef, opts: RegisterOptions = {}): this {
     const { origin = 'user', replace = false } = opts;
-    const names = [def.name, ...(def.aliases ?? [])];
+    const names = [def.name, ...def.aliases];
     for (const n of names) checkTaskName(n);
     const spellings = [...new Set(names.flatMap(spellingsOf))];
     const previous = this.#byName.get(def.name);
@@ -124,7 +124,7 @@ export class TaskRegistry implements TaskCatalog {
   list(): TaskInfo[] {
     return this.names().map((n) => {
       const { def, origin } = this.#byName.get(n) as Entry;
-      const { name, kind, summary = '', aliases = [] } = def;
+      const { name, kind, summary, aliases } = def;
       return { name, kind, summary, aliases, origin };
     });
   }
