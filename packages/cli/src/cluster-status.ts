@@ -1,0 +1,123 @@
+/**
+ * The relay's STATUS answer, read into a typed shape (the client hands it over as a plain
+ * object), plus asking for it with a message that says what to do when nobody answers.
+ */
+import { RtlError, relayEndpoints, type Config } from '@rtl/core';
+import type { Client } from '@rtl/client';
+import { CliError } from './command.js';
+
+export interface NodeView {
+  readonly name: string;
+  readonly host: string;
+  readonly pid: number;
+  readonly queues: readonly string[];
+  readonly tasks: number;
+  readonly credit: number;
+  readonly running: number;
+  readonly lastSeenMs: number;
+  readonly alive: boolean;
+}
+
+export interface ClusterStatus {
+  readonly relay: {
+    readonly pid: number;
+    readonly host: string;
+    readonly uptimeMs: number;
+    readonly endpoints: { readonly recv: string; readonly send: string; readonly publish: string };
+  };
+  readonly nodes: readonly NodeView[];
+  readonly jobs: {
+    readonly running: number;
+    readonly waiting: number;
+    readonly done: number;
+    readonly failed: number;
+    readonly cancelled: number;
+  };
+  readonly dropped: { readonly malformed: number };
+  /** The answer as the relay sent it (for `--json`). */
+  readonly raw: Record<string, unknown>;
+}
+
+/** How long status-like commands wait for the relay by default. */
+export const STATUS_TIMEOUT_MS = 2000;
+
+function obj(v: unknown): Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+    ? (v as Record<string, unknown>)
+    : {};
+}
+function num(v: unknown): number {
+  return typeof v === 'number' ? v : Number.NaN;
+}
+function str(v: unknown): string {
+  return typeof v === 'string' ? v : '';
+}
+
+/** Read a STATUS answer; missing fields become NaN / '' rather than throwing. */
+export function readClusterStatus(raw: Record<string, unknown>): ClusterStatus {
+  const relay = obj(raw.relay);
+  const endpoints = obj(relay.endpoints);
+  const jobs = obj(raw.jobs);
+  const nodes = Array.isArray(raw.nodes) ? raw.nodes.map(obj) : [];
+  return {
+    relay: {
+      pid: num(relay.pid),
+      host: str(relay.host),
+      uptimeMs: num(relay.uptimeMs),
+      endpoints: {
+        recv: str(endpoints.recv),
+        send: str(endpoints.send),
+        publish: str(endpoints.publish),
+      },
+    },
+    nodes: nodes.map((n) => ({
+      name: str(n.name),
+      host: str(n.host),
+      pid: num(n.pid),
+      queues: Array.isArray(n.queues) ? n.queues.map(String) : [],
+      tasks: num(n.tasks),
+      credit: num(n.credit),
+      running: num(n.running),
+      lastSeenMs: num(n.lastSeenMs),
+      alive: n.alive === true,
+    })),
+    jobs: {
+      running: num(jobs.running),
+      waiting: num(jobs.waiting),
+      done: num(jobs.done),
+      failed: num(jobs.failed),
+      cancelled: num(jobs.cancelled),
+    },
+    dropped: { malformed: num(obj(raw.dropped).malformed) },
+    raw,
+  };
+}
+
+/** The line every relay-facing command prints when no relay answers. */
+export function notRunningMessage(endpoint: string, timeoutMs: number): string {
+  return `rtl is not running: no relay answered at ${endpoint} within ${String(timeoutMs)} ms; start it with \`rtl start\``;
+}
+
+/**
+ * Ask the relay for its status. When nobody answers, throws a CliError with the not-running
+ * line (and, when `rtl start` recorded other endpoints in RUN_DIR, which flag to pass).
+ */
+export async function fetchStatus(
+  client: Client,
+  config: Config,
+  timeoutMs: number,
+  hint?: () => Promise<string | undefined>,
+): Promise<ClusterStatus> {
+  try {
+    return readClusterStatus(await client.status({ timeoutMs }));
+  } catch (err) {
+    if (err instanceof RtlError && err.code === 'RTL_ERR_RELAY_UNREACHABLE') {
+      const more = hint === undefined ? undefined : await hint();
+      throw new CliError(notRunningMessage(relayEndpoints(config).recv, timeoutMs), {
+        more: more === undefined ? [] : [more],
+        bare: true,
+      });
+    }
+    throw err;
+  }
+}

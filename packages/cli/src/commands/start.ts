@@ -1,0 +1,273 @@
+/**
+ * `rtl start`: run the relay and TASK_WORKERS tasknodes in the background, wait until the
+ * relay answers and every tasknode has joined, and print the endpoints.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { coerceSetting, configToEnv, relayEndpoints, SETTINGS, type Config } from '@rtl/core';
+import { Client } from '@rtl/client';
+import { readClusterStatus, type ClusterStatus } from '../cluster-status.js';
+import { CliError, stringFlag, type Command, type CommandContext } from '../command.js';
+import { plural } from '../format.js';
+import { openLog, tailLines } from '../logs.js';
+import {
+  RECORD_VERSION,
+  liveServices,
+  logDir,
+  readRecord,
+  recordIsLive,
+  recordPath,
+  removeRecord,
+  writeRecord,
+  type RunRecord,
+  type ServiceRecord,
+} from '../run-record.js';
+import { plannedServices, type ServiceSpec } from '../services.js';
+import { describeStop, stopRecorded } from './stop.js';
+
+export const START_WAIT_MS = 20_000;
+const LOG_TAIL_LINES = 15;
+
+interface Started {
+  readonly spec: ServiceSpec;
+  readonly record: ServiceRecord;
+  readonly child: ChildProcess;
+  /** Set once the process has exited: `code 1` or `signal SIGKILL`. */
+  exit?: string;
+}
+
+/** The env a service runs with: ours, minus any config file, plus the effective config. */
+function childEnv(config: Config): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (k.startsWith('RTL_') && !k.startsWith('RTL_TEST_')) continue;
+    env[k] = v;
+  }
+  return { ...env, ...configToEnv(config) };
+}
+
+function spawnService(spec: ServiceSpec, config: Config, logs: string): Started {
+  const log = join(logs, `${spec.name}.log`);
+  const fd = openLog(log);
+  let child: ChildProcess;
+  try {
+    child = spawn(process.execPath, [spec.entry, ...spec.args], {
+      detached: true,
+      stdio: ['ignore', fd, fd],
+      env: childEnv(config),
+    });
+  } finally {
+    closeSync(fd);
+  }
+  const pid = child.pid;
+  if (pid === undefined) throw new CliError(`could not start ${spec.name} (${process.execPath})`);
+  const started: Started = {
+    spec,
+    child,
+    record: { name: spec.name, kind: spec.kind, pid, entry: spec.entry, log, tier: spec.tier },
+  };
+  child.on('exit', (code, signal) => {
+    started.exit = signal === null ? `code ${String(code)}` : `signal ${signal}`;
+  });
+  child.on('error', (err) => {
+    started.exit = err.message;
+  });
+  child.unref();
+  return started;
+}
+
+function tail(s: Started): string[] {
+  const lines = tailLines(s.record.log, LOG_TAIL_LINES);
+  if (lines.length === 0) return [`(${s.record.log} is empty)`];
+  return [`last lines of ${s.record.log}:`, ...lines.map((l) => `  ${l}`)];
+}
+
+/** Why the start failed, then stop everything that was started. */
+async function abort(
+  runDir: string,
+  record: RunRecord,
+  culprit: Started,
+  why: string,
+): Promise<CliError> {
+  const reports = await stopRecorded(runDir, record);
+  const stopped = describeStop(reports);
+  return new CliError(`${culprit.spec.name} ${why}`, {
+    more: [...tail(culprit), ...(stopped.length > 0 ? ['', ...stopped] : [])],
+  });
+}
+
+/**
+ * Poll the relay until every service is ready. Returns the last status, or the service
+ * that exited or did not get ready and why.
+ */
+async function waitReady(
+  client: Client,
+  started: readonly Started[],
+  waitMs: number,
+): Promise<{ ok: true; status: ClusterStatus } | { ok: false; culprit: Started; why: string }> {
+  const deadline = Date.now() + waitMs;
+  let status: ClusterStatus | undefined;
+  for (;;) {
+    const exited = started.find((s) => s.exit !== undefined);
+    if (exited !== undefined)
+      return {
+        ok: false,
+        culprit: exited,
+        why: `exited (${exited.exit ?? ''}) before it was ready`,
+      };
+    try {
+      status = readClusterStatus(await client.status({ timeoutMs: 500 }));
+    } catch {
+      status = undefined;
+    }
+    const pending = started.filter(
+      (s) => status === undefined || !s.spec.ready(status, s.record.pid),
+    );
+    const first = pending[0];
+    if (first === undefined && status !== undefined) return { ok: true, status };
+    if (Date.now() >= deadline && first !== undefined) {
+      const relay = started[0];
+      const why =
+        status === undefined || (relay !== undefined && !relay.spec.ready(status, relay.record.pid))
+          ? `did not answer within ${String(waitMs)} ms`
+          : `did not join the relay within ${String(waitMs)} ms`;
+      // When the relay is not up, it is the one to look at.
+      return {
+        ok: false,
+        culprit: status === undefined && relay !== undefined ? relay : first,
+        why,
+      };
+    }
+    await sleep(100);
+  }
+}
+
+function printStarted(config: Config, record: RunRecord, status: ClusterStatus): void {
+  const ep = relayEndpoints(config);
+  const relay = record.services.find((s) => s.kind === 'relay');
+  const nodes = record.services.filter((s) => s.kind === 'tasknode');
+  console.log(
+    `rtl started: relay pid ${String(relay?.pid ?? status.relay.pid)}, ${plural(nodes.length, 'tasknode')}`,
+  );
+  console.log(`  recv      ${ep.recv}   clients submit jobs here`);
+  console.log(`  send      ${ep.send}   tasknodes connect here`);
+  console.log(`  publish   ${ep.publish}   events (progress, nodes)`);
+  if (config.RELAY_LISTEN !== config.RELAY_ADDR)
+    console.log(
+      `  (the relay binds ${config.RELAY_LISTEN}; others reach it at ${config.RELAY_ADDR})`,
+    );
+  if (nodes.length > 0)
+    console.log(`  tasknodes ${nodes.map((n) => `${n.name} (pid ${String(n.pid)})`).join(', ')}`);
+  console.log(`  logs      ${logDir(config.RUN_DIR)}/<name>.log`);
+  console.log(`  record    ${recordPath(config.RUN_DIR)}`);
+  console.log('');
+  console.log(
+    'Next: rtl run examples/quickstart.json   (then `rtl status`, and `rtl stop` when done)',
+  );
+}
+
+function parseWait(ctx: CommandContext): number {
+  const raw = stringFlag(ctx, 'wait');
+  if (raw === undefined) return START_WAIT_MS;
+  const parsed = coerceSetting(SETTINGS.RESPONSE_TIME, raw);
+  if (!parsed.ok) throw new CliError(`--wait ${raw}: expected ${parsed.expected}`, { exitCode: 2 });
+  return parsed.value as number;
+}
+
+/** Start the services; returns the exit code. Used by `start` and `restart`. */
+export async function startCluster(ctx: CommandContext): Promise<number> {
+  const { config } = ctx;
+  const runDir = config.RUN_DIR;
+  const waitMs = parseWait(ctx);
+  const existing = readRecord(runDir);
+  if (existing !== undefined) {
+    if (recordIsLive(existing)) {
+      const relay = existing.services.find((s) => s.kind === 'relay');
+      const live = liveServices(existing);
+      const pid = relay === undefined ? existing.cli : relay.pid;
+      console.log(`rtl is already running (relay pid ${String(pid)}, ${existing.endpoints.recv})`);
+      if (live.length < existing.services.length)
+        console.log(
+          `  ${String(existing.services.length - live.length)} of the ${String(existing.services.length)} recorded processes have exited; \`rtl restart\` starts them again`,
+        );
+      if (existing.endpoints.recv !== relayEndpoints(config).recv)
+        console.log(
+          `  to run a second cluster, give it its own RUN_DIR and ports (e.g. \`rtl start --config config/example.json\`)`,
+        );
+      return 0;
+    }
+    removeRecord(runDir); // stale: nothing of it runs
+  }
+
+  const specs = plannedServices(config);
+  const ep = relayEndpoints(config);
+  const base = {
+    version: RECORD_VERSION,
+    cli: process.pid,
+    startedAt: new Date().toISOString(),
+    endpoints: { recv: ep.recv, send: ep.send, publish: ep.publish },
+  };
+  try {
+    writeRecord(runDir, { ...base, state: 'starting', services: [] }, false);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST')
+      throw new CliError(`another \`rtl start\` is starting rtl right now (${recordPath(runDir)})`);
+    throw new CliError(
+      `cannot write ${recordPath(runDir)}: ${err instanceof Error ? err.message : String(err)} (set RUN_DIR to a writable directory)`,
+    );
+  }
+  const logs = logDir(runDir);
+  mkdirSync(logs, { recursive: true });
+
+  const started: Started[] = [];
+  const recordOf = (state: RunRecord['state']): RunRecord => ({
+    ...base,
+    state,
+    services: started.map((s) => s.record),
+  });
+  try {
+    for (const spec of specs) started.push(spawnService(spec, config, logs));
+  } finally {
+    writeRecord(runDir, recordOf('starting'), true);
+  }
+
+  const client = new Client({ relay: ep.recv, store: false });
+  let outcome: Awaited<ReturnType<typeof waitReady>>;
+  try {
+    outcome = await waitReady(client, started, waitMs);
+  } finally {
+    await client.close();
+  }
+  if (!outcome.ok) throw await abort(runDir, recordOf('starting'), outcome.culprit, outcome.why);
+  const record = recordOf('running');
+  writeRecord(runDir, record, true);
+  printStarted(config, record, outcome.status);
+  return 0;
+}
+
+export const start: Command = {
+  name: 'start',
+  summary: 'Start a relay and TASK_WORKERS tasknodes in the background',
+  usage: 'rtl start [--wait ms] [setting flags]',
+  description: [
+    'Starts the relay, then TASK_WORKERS tasknodes (tasknode-1..N), each detached, with its output in RUN_DIR/logs/<name>.log, and records their pids in RUN_DIR/rtl.json. Waits until the relay answers and every tasknode has joined, then prints the endpoints.',
+    'If a process exits or does not get ready in time, stops what was started, prints the last lines of its log, and exits 1. If rtl already runs (RUN_DIR/rtl.json names live processes), says so and exits 0.',
+    'The services get the effective configuration (defaults, config file, env RTL_<NAME>, setting flags) through their environment.',
+  ],
+  flags: [
+    {
+      name: 'wait',
+      value: 'ms',
+      doc: `How long to wait for readiness (default ${String(START_WAIT_MS)}; 30s, 1m also work)`,
+    },
+  ],
+  examples: [
+    'rtl start',
+    'rtl start --task-workers 2 --relay-recv 19100 --relay-send 19101 --relay-publisher 19400',
+    'rtl start --config config/example.json',
+  ],
+  args: { min: 0, max: 0 },
+  run: startCluster,
+};

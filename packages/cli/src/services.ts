@@ -1,0 +1,71 @@
+/**
+ * The services `rtl start` runs, as a list: the relay, then TASK_WORKERS tasknodes. A new
+ * service (the ESP32 bridge, the plotnode) is one more entry: where its entry script is, its
+ * arguments, its stop tier, and how to tell from the relay's status that it is up.
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Config } from '@rtl/core';
+import type { ClusterStatus } from './cluster-status.js';
+import { CliError } from './command.js';
+
+export interface ServiceSpec {
+  /** Unique within a cluster; also the log file name (`logs/<name>.log`). */
+  readonly name: string;
+  readonly kind: string;
+  /** Absolute path of the script `node` runs. */
+  readonly entry: string;
+  readonly args: readonly string[];
+  /** Stop order: higher tiers stop first. */
+  readonly tier: number;
+  /** Whether the service (running as `pid`) is up, judged from the relay's status. */
+  ready(status: ClusterStatus, pid: number): boolean;
+}
+
+/** The path of a package's process entry (`@rtl/relay/main`), checked to exist. */
+export function entryOf(specifier: string): string {
+  let path: string;
+  try {
+    path = fileURLToPath(import.meta.resolve(specifier));
+  } catch (err) {
+    throw new CliError(
+      `cannot find ${specifier} (${err instanceof Error ? err.message : String(err)}); run \`npm install\` in the rtl checkout`,
+    );
+  }
+  if (!existsSync(path))
+    throw new CliError(`${specifier} is not built (${path} is missing); run \`npm run build\``);
+  return path;
+}
+
+function relay(): ServiceSpec {
+  return {
+    name: 'relay',
+    kind: 'relay',
+    entry: entryOf('@rtl/relay/main'),
+    args: [],
+    tier: 0,
+    ready: (status, pid) => status.relay.pid === pid,
+  };
+}
+
+function tasknode(name: string, entry: string): ServiceSpec {
+  return {
+    name,
+    kind: 'tasknode',
+    entry,
+    args: ['--name', name],
+    tier: 1,
+    ready: (status, pid) => status.nodes.some((n) => n.name === name && n.pid === pid && n.alive),
+  };
+}
+
+/** What `rtl start` runs for this config, in start order. */
+export function plannedServices(config: Config): ServiceSpec[] {
+  const services = [relay()];
+  if (config.TASK_WORKERS > 0) {
+    const entry = entryOf('@rtl/tasknode/main');
+    for (let i = 1; i <= config.TASK_WORKERS; i++)
+      services.push(tasknode(`tasknode-${String(i)}`, entry));
+  }
+  return services;
+}
