@@ -1,6 +1,6 @@
 /**
  * A tasknode: connects a DEALER to the relay's SEND port, announces itself (HELLO: name,
- * queues, tasks, credit = worker threads), and runs STAGE work in worker threads, so a task
+ * queues, tasks, credit = worker threads x TASK_PREFETCH), and runs STAGE work in worker threads, so a task
  * that computes for a long time never stops its heartbeats.
  */
 import { hostname } from 'node:os';
@@ -36,6 +36,7 @@ export interface TasknodeSettings {
   readonly CHUNKING: boolean;
   readonly CHUNKING_SIZE: number;
   readonly PROFILE: boolean;
+  readonly TASK_PREFETCH: number;
 }
 
 export interface TasknodeOptions {
@@ -148,7 +149,7 @@ export class Tasknode implements AsyncDisposable {
       node: this.name,
       queues: this.#queues,
       tasks: this.#tasks,
-      credit: this.threads,
+      credit: this.threads * this.#settings.TASK_PREFETCH,
       host: hostname(),
       store: this.#store,
       pid: process.pid,

@@ -39,6 +39,8 @@ export interface Schema<T> {
   /** Parse `value` found at `path` (`''` for the top level); throws RTL_ERR_BAD_PARAM. */
   parse(value: unknown, where: ParamWhere, path?: string): T;
   describe(): ParamDoc;
+  /** For leaf schemas: true exactly when `parse` would accept the value (no throw needed). */
+  readonly accepts?: (value: unknown) => boolean;
 }
 
 /** The type a schema produces. */
@@ -93,12 +95,14 @@ function make<T>(
   expected: string,
   doc: Omit<ParamDoc, 'expected'>,
   check: (value: unknown, where: ParamWhere, path: string) => T,
+  accepts?: (value: unknown) => boolean,
 ): Schema<T> {
   return {
     expected,
     optional: false,
     parse: (value, where, path = '') => check(value, where, path),
     describe: () => ({ ...doc, expected }),
+    ...(accepts === undefined ? {} : { accepts }),
   };
 }
 
@@ -116,17 +120,21 @@ function number(opts: NumberOptions = {}): Schema<number> {
   if (min !== undefined && max !== undefined) expected += ` from ${min} to ${max}`;
   else if (min !== undefined) expected += ` >= ${min}`;
   else if (max !== undefined) expected += ` <= ${max}`;
-  return make(expected, { type: integer ? 'integer' : 'number', min, max }, (v, where, path) => {
-    if (
-      typeof v !== 'number' ||
-      (finite && !Number.isFinite(v)) ||
-      (integer && !Number.isSafeInteger(v)) ||
-      (min !== undefined && !(v >= min)) ||
-      (max !== undefined && !(v <= max))
-    )
-      throw mismatch(where, path, expected, v);
-    return v;
-  });
+  const accepts = (v: unknown): v is number =>
+    typeof v === 'number' &&
+    (!finite || Number.isFinite(v)) &&
+    (!integer || Number.isSafeInteger(v)) &&
+    (min === undefined || v >= min) &&
+    (max === undefined || v <= max);
+  return make(
+    expected,
+    { type: integer ? 'integer' : 'number', min, max },
+    (v, where, path) => {
+      if (!accepts(v)) throw mismatch(where, path, expected, v);
+      return v;
+    },
+    accepts,
+  );
 }
 
 export interface StringOptions {
@@ -137,20 +145,32 @@ export interface StringOptions {
 function string(opts: StringOptions = {}): Schema<string> {
   const { minLength = 0, maxLength = Infinity } = opts;
   const expected = minLength > 0 ? 'a non-empty string' : 'a string';
-  return make(expected, { type: 'string', min: minLength || undefined }, (v, where, path) => {
-    if (typeof v !== 'string' || v.length < minLength || v.length > maxLength)
-      throw mismatch(where, path, expected, v);
-    return v;
-  });
+  const accepts = (v: unknown): v is string =>
+    typeof v === 'string' && v.length >= minLength && v.length <= maxLength;
+  return make(
+    expected,
+    { type: 'string', min: minLength || undefined },
+    (v, where, path) => {
+      if (!accepts(v)) throw mismatch(where, path, expected, v);
+      return v;
+    },
+    accepts,
+  );
 }
 
 /** The name of a column of the input table (checked against the table when the task runs). */
 function column(): Schema<string> {
   const expected = 'a column name';
-  return make(expected, { type: 'column' }, (v, where, path) => {
-    if (typeof v !== 'string' || v === '') throw mismatch(where, path, expected, v);
-    return v;
-  });
+  const accepts = (v: unknown): v is string => typeof v === 'string' && v !== '';
+  return make(
+    expected,
+    { type: 'column' },
+    (v, where, path) => {
+      if (!accepts(v)) throw mismatch(where, path, expected, v);
+      return v;
+    },
+    accepts,
+  );
 }
 
 function boolean(): Schema<boolean> {
@@ -256,6 +276,8 @@ function object<S extends Shape>(shape: S): Schema<ObjectOf<S>> {
 function or<const A extends readonly Schema<unknown>[]>(...alts: A): Schema<Infer<A[number]>> {
   const expected = alts.map((a) => a.expected).join(' or ');
   return make(expected, { type: 'or', anyOf: alts.map((a) => a.describe()) }, (v, where, path) => {
+    // Fast path: a leaf alternative that accepts the value, without building errors.
+    for (const alt of alts) if (alt.accepts?.(v) === true) return alt.parse(v, where, path) as Infer<A[number]>;
     let deeper: RtlError | undefined;
     for (const alt of alts) {
       try {

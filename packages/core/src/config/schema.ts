@@ -89,6 +89,13 @@ export const SETTINGS = {
     max: 1024,
     doc: 'Worker threads per tasknode; 0 = the number of CPU cores.',
   },
+  TASK_PREFETCH: {
+    kind: 'int',
+    default: 4,
+    min: 1,
+    max: 1024,
+    doc: 'Stages a tasknode holds per worker thread (its credit is TASK_THREADS x TASK_PREFETCH), like Celery\'s worker_prefetch_multiplier: more keeps workers busy between round trips, 1 gives long stages to idle nodes first.',
+  },
   CACHE_PATH: { kind: 'path', default: '~/.rtl/cache', doc: 'Directory of the LMDB store.' },
   CACHE_MAP_SIZE: {
     kind: 'bytes',
