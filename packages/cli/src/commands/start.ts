@@ -85,17 +85,22 @@ function tail(s: Started): string[] {
 }
 
 /** Why the start failed, then stop everything that was started. */
-async function abort(
-  runDir: string,
-  record: RunRecord,
-  culprit: Started,
-  why: string,
-): Promise<CliError> {
+async function abort(runDir: string, record: RunRecord, failure: Failure): Promise<CliError> {
   const reports = await stopRecorded(runDir, record);
   const stopped = describeStop(reports);
-  return new CliError(`${culprit.spec.name} ${why}`, {
-    more: [...tail(culprit), ...(stopped.length > 0 ? ['', ...stopped] : [])],
+  const after = stopped.length > 0 ? ['', ...stopped] : [];
+  if (failure.culprit === undefined)
+    return new CliError(failure.why, { exitCode: 130, more: after });
+  return new CliError(`${failure.culprit.spec.name} ${failure.why}`, {
+    more: [...tail(failure.culprit), ...after],
   });
+}
+
+/** A service that exited or did not get ready, or (no culprit) an interrupted wait. */
+interface Failure {
+  readonly ok: false;
+  readonly culprit?: Started;
+  readonly why: string;
 }
 
 /**
@@ -106,10 +111,13 @@ async function waitReady(
   client: Client,
   started: readonly Started[],
   waitMs: number,
-): Promise<{ ok: true; status: ClusterStatus } | { ok: false; culprit: Started; why: string }> {
+  interrupted: () => string | undefined,
+): Promise<{ ok: true; status: ClusterStatus } | Failure> {
   const deadline = Date.now() + waitMs;
   let status: ClusterStatus | undefined;
   for (;;) {
+    const signal = interrupted();
+    if (signal !== undefined) return { ok: false, why: `interrupted (${signal}) while waiting` };
     const exited = started.find((s) => s.exit !== undefined);
     if (exited !== undefined)
       return {
@@ -234,13 +242,25 @@ export async function startCluster(ctx: CommandContext): Promise<number> {
   }
 
   const client = new Client({ relay: ep.recv, store: false });
+  // Ctrl-C while waiting: stop what was started rather than leave it half up.
+  let signal: string | undefined;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    signal = sig;
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   let outcome: Awaited<ReturnType<typeof waitReady>>;
   try {
-    outcome = await waitReady(client, started, waitMs);
+    outcome = await waitReady(client, started, waitMs, () => signal);
   } finally {
     await client.close();
   }
-  if (!outcome.ok) throw await abort(runDir, recordOf('starting'), outcome.culprit, outcome.why);
+  try {
+    if (!outcome.ok) throw await abort(runDir, recordOf('starting'), outcome);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
   const record = recordOf('running');
   writeRecord(runDir, record, true);
   printStarted(config, record, outcome.status);
