@@ -12,6 +12,7 @@ import {
   Store,
   decodeMessage,
   decodeTable,
+  emptyTable,
   encodeMessage,
   encodeTable,
   getTable,
@@ -269,6 +270,7 @@ export class Client implements AsyncDisposable {
       void this.#store.delete(data.key);
       return table;
     }
+    if (data.kind === 'none') return emptyTable();
     throw new RtlError('RTL_ERR_PROTOCOL', `RESULT carries ${data.kind} data; a transform result is a table`);
   }
 

@@ -43,8 +43,10 @@ async function run(req: WorkRequest): Promise<WorkReply> {
   const { table, timings } = await registry.runStage(input, req.tasks, { stage: req.stage, signal: controller.signal });
   let data: DataRef;
   let frames: Uint8Array[] = [];
-  if (table === input && req.data.kind === 'ref') {
-    data = req.data; // unchanged table: pass the same reference on
+  if (table === input) {
+    // Unchanged table: pass the same reference, the same frames, or nothing on.
+    data = req.data;
+    frames = req.data.kind === 'arrow' ? [...req.frames] : [];
   } else if (req.resultStore !== '' && tableByteLength(table) >= req.refBytes) {
     data = await putTable(storeAt(storePath(req.resultStore), req.mapSize), table);
   } else {
