@@ -11,9 +11,10 @@
 import { Client } from '@rtl/client';
 import { toTable } from '@rtl/core';
 import type { Table } from 'apache-arrow';
-import { cpuPerJobUs, startCluster, type Cluster } from './lib/cluster.js';
+import { startCluster, type Cluster } from './lib/cluster.js';
 import {
   benchArgs,
+  cpuPerJobUs,
   emit,
   latencyResult,
   msSince,

@@ -5,8 +5,16 @@
  * client, the same three processes and two hops as the zmq floor.
  */
 import { Client } from '@rtl/client';
-import { cpuPerJobUs, startCluster } from './lib/cluster.js';
-import { benchArgs, emit, latencyResult, note, sample, summarize } from './lib/measure.js';
+import { startCluster } from './lib/cluster.js';
+import {
+  benchArgs,
+  cpuPerJobUs,
+  emit,
+  latencyResult,
+  note,
+  sample,
+  summarize,
+} from './lib/measure.js';
 
 const DOC = { '0': { tasks: { task_null: {} } } };
 

@@ -6,8 +6,8 @@
  */
 import { Client } from '@rtl/client';
 import type { Table } from 'apache-arrow';
-import { cpuPerJobUs, startCluster } from './lib/cluster.js';
-import { benchArgs, emit, msSince, note, rateResult } from './lib/measure.js';
+import { startCluster } from './lib/cluster.js';
+import { benchArgs, cpuPerJobUs, emit, msSince, note, rateResult } from './lib/measure.js';
 
 const IN_FLIGHT = 64;
 const ROWS = 4;

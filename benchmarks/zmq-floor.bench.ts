@@ -14,10 +14,12 @@ import { createInterface } from 'node:readline';
 import * as zmq from 'zeromq';
 import {
   benchArgs,
+  cpuPerJobUs,
   emit,
   latencyResult,
   msSince,
   note,
+  processCpuMs,
   rateResult,
   sample,
   type Result,
@@ -143,16 +145,30 @@ async function main(): Promise<void> {
     children.push(worker.child);
     await nextJson(relay.lines, 'worker ready');
 
+    const cpuMs = (): Record<string, number> | undefined => {
+      const self = process.cpuUsage();
+      const relayMs = processCpuMs(relay.child.pid ?? 0);
+      const workerMs = processCpuMs(worker.child.pid ?? 0);
+      if (relayMs === undefined || workerMs === undefined) return undefined;
+      return { client: (self.user + self.system) / 1000, relay: relayMs, worker: workerMs };
+    };
     const msg = Buffer.alloc(MESSAGE_BYTES, 7);
     const results: Result[] = [];
 
     const twoHop = new zmq.Dealer({ linger: 0, sendHighWaterMark: 0, receiveHighWaterMark: 0 });
     twoHop.connect(String(eps.front));
     note(`zmq-floor: ${String(samples)} sequential 2-hop round trips`);
-    const s2 = await sample(roundTrip(twoHop, msg), { warmup, samples });
+    await sample(roundTrip(twoHop, msg), { warmup, samples: 0 });
+    const cpu2 = cpuMs();
+    const s2 = await sample(roundTrip(twoHop, msg), { warmup: 0, samples });
     results.push(
       latencyResult('zmq-floor', s2, {
-        detail: { hops: 2, processes: 3, messageBytes: MESSAGE_BYTES },
+        detail: {
+          hops: 2,
+          processes: 3,
+          messageBytes: MESSAGE_BYTES,
+          cpuPerMsgUs: cpuPerJobUs(cpu2, cpuMs(), samples),
+        },
       }),
     );
 
@@ -171,7 +187,9 @@ async function main(): Promise<void> {
     );
     await pipelined(twoHop, msg, perRound, IN_FLIGHT);
     const rates: number[] = [];
+    const cpuP = cpuMs();
     for (let r = 0; r < rounds; r++) rates.push(await pipelined(twoHop, msg, perRound, IN_FLIGHT));
+    const cpuPerMsgUs = cpuPerJobUs(cpuP, cpuMs(), rounds * perRound);
     results.push(
       rateResult('zmq-floor-pipelined', 'msgs/s', rates, {
         detail: {
@@ -180,6 +198,7 @@ async function main(): Promise<void> {
           inFlight: IN_FLIGHT,
           perRound,
           messageBytes: MESSAGE_BYTES,
+          cpuPerMsgUs,
         },
       }),
     );

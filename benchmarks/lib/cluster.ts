@@ -3,7 +3,7 @@
  * own processes (the same entries `rtl start` spawns, with the default config), on ephemeral
  * loopback ports, sharing one fresh CACHE_PATH. The benchmark process is the client.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from '@rtl/client';
+import { processCpuMs } from './measure.js';
 
 export interface ClusterOptions {
   readonly tasknodes: number;
@@ -38,47 +39,6 @@ export interface Cluster {
    */
   cpuMs(): Record<string, number> | undefined;
   close(): Promise<void>;
-}
-
-let clockTicks: number | undefined;
-
-/** utime + stime of a process, in ms (Linux /proc). */
-export function processCpuMs(pid: number): number | undefined {
-  try {
-    clockTicks ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-    const stat = readFileSync(`/proc/${String(pid)}/stat`, 'utf8');
-    // Fields after the command name (which may hold spaces) start at state, field 3.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(fields[11]) + Number(fields[12]);
-    return Number.isFinite(ticks) ? (ticks * 1000) / clockTicks : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * CPU per job in µs between two cpuMs() readings, per process (`client` is this process),
- * with the tasknodes also summed as `tasknodes` and everything as `total`.
- */
-export function cpuPerJobUs(
-  before: Record<string, number> | undefined,
-  after: Record<string, number> | undefined,
-  jobs: number,
-): Record<string, number> | undefined {
-  if (before === undefined || after === undefined || jobs <= 0) return undefined;
-  const out: Record<string, number> = {};
-  let nodes = 0;
-  let total = 0;
-  for (const [k, v] of Object.entries(after)) {
-    const us = ((v - (before[k] ?? 0)) * 1000) / jobs;
-    out[k] = Math.round(us);
-    total += us;
-    if (k.startsWith('tasknode')) nodes += us;
-  }
-  if (Object.keys(out).filter((k) => k.startsWith('tasknode')).length > 1)
-    out.tasknodes = Math.round(nodes);
-  out.total = Math.round(total);
-  return out;
 }
 
 interface Service {

@@ -2,7 +2,8 @@
  * Timing helpers shared by the *.bench.ts scenarios: warm-up, hrtime samples, percentiles,
  * and the hand-off of a scenario's results to run.ts.
  */
-import { writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 
 /** Units: latencies in ms (lower is better), rates in jobs/s or msgs/s (higher is better). */
 export type Unit = 'ms' | 'jobs/s' | 'msgs/s';
@@ -153,4 +154,45 @@ export function emit(args: BenchArgs, results: readonly Result[]): void {
 /** Progress for humans, on stderr (stdout stays for results). */
 export function note(msg: string): void {
   process.stderr.write(`  ${msg}\n`);
+}
+
+let clockTicks: number | undefined;
+
+/** utime + stime of a process, in ms (Linux /proc). */
+export function processCpuMs(pid: number): number | undefined {
+  try {
+    clockTicks ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    const stat = readFileSync(`/proc/${String(pid)}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces) start at state, field 3.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return Number.isFinite(ticks) ? (ticks * 1000) / clockTicks : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * CPU per job in µs between two cpuMs() readings, per process (`client` is this process),
+ * with the tasknodes also summed as `tasknodes` and everything as `total`.
+ */
+export function cpuPerJobUs(
+  before: Record<string, number> | undefined,
+  after: Record<string, number> | undefined,
+  jobs: number,
+): Record<string, number> | undefined {
+  if (before === undefined || after === undefined || jobs <= 0) return undefined;
+  const out: Record<string, number> = {};
+  let nodes = 0;
+  let total = 0;
+  for (const [k, v] of Object.entries(after)) {
+    const us = ((v - (before[k] ?? 0)) * 1000) / jobs;
+    out[k] = Math.round(us);
+    total += us;
+    if (k.startsWith('tasknode')) nodes += us;
+  }
+  if (Object.keys(out).filter((k) => k.startsWith('tasknode')).length > 1)
+    out.tasknodes = Math.round(nodes);
+  out.total = Math.round(total);
+  return out;
 }
