@@ -39,7 +39,10 @@ export default defineConfig(
       },
     },
     rules: {
-      '@typescript-eslint/switch-exhaustiveness-check': 'error',
+      '@typescript-eslint/switch-exhaustiveness-check': [
+        'error',
+        { considerDefaultExhaustiveForUnions: true },
+      ],
       '@typescript-eslint/consistent-type-imports': 'error',
       // Numbers in messages (`port ${port}`) are fine; objects and undefined are not.
       '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true }],

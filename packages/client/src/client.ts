@@ -78,8 +78,8 @@ export class Client implements AsyncDisposable {
   readonly #requests = new Map<string, PendingRequest>();
   #sock: zmq.Dealer | undefined;
   #out: Outbox | undefined;
-  #store: Store | undefined | null;
-  #relayStore: Promise<string> | undefined;
+  #store: Store | undefined;
+  #storeReady: Promise<Store | undefined> | undefined;
   #closed = false;
 
   constructor(opts: ClientOptions = {}) {
@@ -184,23 +184,24 @@ export class Client implements AsyncDisposable {
   }
 
   /** The store shared with the relay, if it is on this host; asked once. */
-  async #sharedStore(): Promise<Store | undefined> {
-    if (this.#storePath === false || this.#store === null) return undefined;
-    if (this.#store !== undefined) return this.#store;
-    this.#relayStore ??= this.request({ what: 'store' }, 2000).then(
-      (s) => (typeof s.store === 'string' ? s.store : ''),
-      () => '',
+  #sharedStore(): Promise<Store | undefined> {
+    if (this.#storePath === false) return Promise.resolve(undefined);
+    const path = this.#storePath;
+    this.#storeReady ??= this.request({ what: 'store' }, 2000).then(
+      async (s) => {
+        const relayStore = typeof s.store === 'string' ? s.store : '';
+        if (relayStore === '') return undefined;
+        const mine = Store.open({ path, mapSize: this.#storeMapSize });
+        if (relayStore === mine.id) {
+          this.#store = mine;
+          return mine;
+        }
+        await mine.close();
+        return undefined;
+      },
+      () => undefined,
     );
-    const relayStore = await this.#relayStore;
-    if (this.#store !== undefined) return this.#store ?? undefined;
-    const mine = Store.open({ path: this.#storePath, mapSize: this.#storeMapSize });
-    if (relayStore !== '' && relayStore === mine.id) {
-      this.#store = mine;
-      return mine;
-    }
-    await mine.close();
-    this.#store = null;
-    return undefined;
+    return this.#storeReady;
   }
 
   #socket(): { sock: zmq.Dealer; out: Outbox } {

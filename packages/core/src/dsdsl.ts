@@ -114,7 +114,7 @@ function parseStage(key: string, raw: unknown, previous: string | undefined, cat
     out.timeoutMs = s.timeout_ms;
   }
   if (s.split !== undefined) {
-    const sp = s.split as { chunks?: unknown } | null;
+    const sp = s.split as { chunks?: unknown } | null | undefined;
     if (typeof sp !== 'object' || sp === null || !Number.isSafeInteger(sp.chunks) || (sp.chunks as number) < 1)
       throw badOption(key, 'split', '{ "chunks": N } with N >= 1', s.split);
     out.split = { chunks: sp.chunks as number };

@@ -37,7 +37,8 @@ export type DataRef =
   | { readonly kind: 'ref'; readonly key: string; readonly bytes: number; readonly store: string };
 
 export interface WireError {
-  readonly code: ErrorCode | string;
+  /** An ErrorCode (docs/errors.md); a peer may send codes this version does not know. */
+  readonly code: string;
   readonly message: string;
   readonly detail?: ErrorDetail;
 }
@@ -289,7 +290,7 @@ export function decodeMessage(frames: readonly Buffer[], limits: ProtocolLimits 
   const deep = tooDeep(h, limits.maxDepth);
   if (deep)
     return fail('RTL_ERR_TOO_LARGE', `header nests deeper than ${limits.maxDepth} at ${deep}`, 'P-2.5', { limit: limits.maxDepth }, id);
-  const payload = frames.slice(1) as Buffer[];
+  const payload = frames.slice(1);
   const data = h.data as DataRef | undefined;
   const want = data === undefined ? 0 : data.kind === 'arrow' || data.kind === 'cbor' ? data.frames : 0;
   if (payload.length !== want)

@@ -87,7 +87,7 @@ export async function receiveLoop(
     try {
       frames = await sock.receive();
     } catch (err) {
-      if (sock.closed || isClosedError(err)) return;
+      if (isClosedError(err) || isClosed(sock)) return;
       onError(err);
       continue;
     }
@@ -97,6 +97,11 @@ export async function receiveLoop(
       onError(err);
     }
   }
+}
+
+/** Read `closed` afresh: it changes while a receive is pending. */
+function isClosed(sock: { readonly closed: boolean }): boolean {
+  return sock.closed;
 }
 
 function isClosedError(err: unknown): boolean {

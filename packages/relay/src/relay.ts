@@ -13,7 +13,6 @@ import {
   encodeMessage,
   getTable,
   parseDocument,
-  putTable,
   encodeTable,
   receiveLoop,
   silentLogger,
@@ -31,7 +30,6 @@ import {
   type Store,
   type TaskCatalog,
   type CatalogTask,
-  type WireError,
   DEFAULT_LIMITS,
 } from '@rtl/core';
 import { Scheduler, type NodeState, type Placement } from './scheduler.js';
@@ -313,19 +311,29 @@ export class Relay implements AsyncDisposable {
         this.#toClient(client, { t: 'ERROR', id, error: { code: done === 'cancelled' ? 'RTL_ERR_CANCELLED' : 'RTL_ERR_STAGE_FAILED', message: `job ${id} already ended: ${done}` } });
       return;
     }
-    if (!this.#accepting) return this.#reject(client, id, new RtlError('RTL_ERR_SHUTTING_DOWN', 'relay is shutting down and takes no new jobs', { job: id }));
-    if (this.#jobs.size >= this.#settings.MAX_WAITING_JOBS)
-      return this.#reject(client, id, new RtlError('RTL_ERR_BUSY', `relay holds ${this.#jobs.size} jobs, its limit MAX_WAITING_JOBS; try again shortly`, { job: id, limit: this.#settings.MAX_WAITING_JOBS }));
+    if (!this.#accepting) {
+      this.#reject(client, id, new RtlError('RTL_ERR_SHUTTING_DOWN', 'relay is shutting down and takes no new jobs', { job: id }));
+      return;
+    }
+    if (this.#jobs.size >= this.#settings.MAX_WAITING_JOBS) {
+      this.#reject(client, id, new RtlError('RTL_ERR_BUSY', `relay holds ${String(this.#jobs.size)} jobs, its limit MAX_WAITING_JOBS; try again shortly`, { job: id, limit: this.#settings.MAX_WAITING_JOBS }));
+      return;
+    }
     let spec: JobSpec;
     try {
       spec = parseDocument(msg.doc, this.#catalog);
     } catch (err) {
-      return this.#reject(client, id, err);
+      this.#reject(client, id, err);
+      return;
     }
-    if (msg.data.kind === 'ref' && (this.#store === undefined || msg.data.store !== this.#store.id))
-      return this.#reject(client, id, new RtlError('RTL_ERR_BAD_DATA', `input is a store reference to ${msg.data.store}, which this relay cannot read (its store: ${this.#store?.id ?? 'none'})`, { job: id }));
-    if (msg.data.kind === 'cbor')
-      return this.#reject(client, id, new RtlError('RTL_ERR_BAD_DATA', 'a transform takes a table as input (Arrow frames), not a CBOR value', { job: id }));
+    if (msg.data.kind === 'ref' && (this.#store === undefined || msg.data.store !== this.#store.id)) {
+      this.#reject(client, id, new RtlError('RTL_ERR_BAD_DATA', `input is a store reference to ${msg.data.store}, which this relay cannot read (its store: ${this.#store?.id ?? 'none'})`, { job: id }));
+      return;
+    }
+    if (msg.data.kind === 'cbor') {
+      this.#reject(client, id, new RtlError('RTL_ERR_BAD_DATA', 'a transform takes a table as input (Arrow frames), not a CBOR value', { job: id }));
+      return;
+    }
     const job: Job = {
       id,
       client,
@@ -485,7 +493,7 @@ export class Relay implements AsyncDisposable {
     const remote = RtlError.fromWire(msg.error);
     const code: ErrorCode = remote.code === 'RTL_ERR_INTERNAL' ? 'RTL_ERR_STAGE_FAILED' : remote.code;
     this.#event(job, { type: 'stage.failed', stage: msg.stage, node: node.hello.name, code, message: remote.message });
-    const err = new RtlError(code, `stage "${msg.stage}"${remote.detail.task ? `, task "${String(remote.detail.task)}"` : ''} failed on ${node.hello.name}: ${remote.message}`, {
+    const err = new RtlError(code, `stage "${msg.stage}"${remote.detail.task ? `, task "${remote.detail.task}"` : ''} failed on ${node.hello.name}: ${remote.message}`, {
       ...remote.detail,
       job: job.id,
       stage: msg.stage,
@@ -523,9 +531,9 @@ export class Relay implements AsyncDisposable {
       this.#log.debug({ job: job.id, ms: this.#now() - job.accepted }, 'job completed');
     } else {
       const error = (err ?? new RtlError('RTL_ERR_INTERNAL', `job ${job.id} ended: ${state}`)).toJSON();
-      this.#event(job, { type: state === 'cancelled' ? 'job.cancelled' : 'job.failed', code: error.code, message: error.message, stage: error.detail?.stage ?? null });
+      this.#event(job, { type: state === 'cancelled' ? 'job.cancelled' : 'job.failed', code: error.code, message: error.message, stage: error.detail.stage ?? null });
       this.#toClient(job.client, { t: 'ERROR', id: job.id, error });
-      this.#log.info({ job: job.id, code: error.code, stage: error.detail?.stage }, `job ${state}`);
+      this.#log.info({ job: job.id, code: error.code, stage: error.detail.stage }, `job ${state}`);
     }
     for (const key of job.refs) void this.#deleteRef(key);
     job.refs.clear();

@@ -58,7 +58,6 @@ describe('engine end to end', () => {
   it('works with Transform() with and without new, and reports progress events', async () => {
     const w = await world(1);
     const a = Transform({ relay: w.relay.endpoints.recv, store: false });
-    // eslint-disable-next-line @typescript-eslint/no-unsafe-call -- `new` on the dual factory is the API under test
     const b = new Transform({ relay: w.relay.endpoints.recv, store: false });
     try {
       const doc = { '0': { tasks: { task_add: { operations: [{ a: 'v', b: 1, column: 'w' }] } } }, '1': { tasks: { task_null: {} } } };
