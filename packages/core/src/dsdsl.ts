@@ -52,6 +52,8 @@ export interface JobSpec {
 }
 
 export const DEFAULT_STAGE_RETRIES = 3;
+/** The longest timer Node can set (2^31 - 1 ms); longer ones would fire at once. */
+export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 const STAGE_OPTIONS = new Set(['tasks', 'route', 'retries', 'timeout_ms', 'split', 'after']);
 
 /** Compare stage keys: numeric keys numerically, then the rest as written. */
@@ -110,7 +112,8 @@ function parseStage(key: string, raw: unknown, previous: string | undefined, cat
     out.retries = s.retries as number;
   }
   if (s.timeout_ms !== undefined) {
-    if (typeof s.timeout_ms !== 'number' || !(s.timeout_ms > 0)) throw badOption(key, 'timeout_ms', 'a number of milliseconds > 0', s.timeout_ms);
+    if (typeof s.timeout_ms !== 'number' || !(s.timeout_ms > 0) || s.timeout_ms > MAX_TIMEOUT_MS)
+      throw badOption(key, 'timeout_ms', `a number of milliseconds from 1 to ${String(MAX_TIMEOUT_MS)} (about 24.8 days)`, s.timeout_ms);
     out.timeoutMs = s.timeout_ms;
   }
   if (s.split !== undefined) {
@@ -160,7 +163,7 @@ function parseTasks(stage: string, raw: unknown, catalog: TaskCatalog): TaskCall
       const near = closest(as, names);
       throw new RtlError(
         'RTL_ERR_UNKNOWN_TASK',
-        `stage "${stage}": unknown task "${as}"${near ? `; did you mean "${near}"?` : ''} Tasks that exist: ${names.join(', ')}`,
+        `stage "${stage}": unknown task "${as}"${near ? `; did you mean "${near}"?` : '.'} Tasks that exist: ${names.join(', ')}`,
         { stage, task: as, known: [...names] },
       );
     }

@@ -217,7 +217,9 @@ export const MESSAGE_TYPES = Object.keys(SPECS) as MessageType[];
 
 // One shared encoder: records off so non-JS peers read plain CBOR maps. [P-2.2]
 const encoder = new Encoder({ useRecords: false, mapsAsObjects: true, variableMapSize: true });
-const decoder = new Decoder({ useRecords: false, mapsAsObjects: true });
+// int64AsNumber: 64-bit CBOR integers from other peers (cbor2 writes 2^32 as one) read as numbers. [P-2.3]
+const decoderOptions = { useRecords: false, mapsAsObjects: true, int64AsNumber: true };
+const decoder = new Decoder(decoderOptions);
 
 /** Encode a message: frame 0 is the CBOR header, then the payload frames as given. */
 export function encodeMessage(msg: Outgoing, payload: readonly Uint8Array[] = []): Uint8Array[] {
@@ -236,10 +238,10 @@ export function decodeValue(frame: Uint8Array, limits: ProtocolLimits = DEFAULT_
   try {
     value = decoder.decode(frame);
   } catch (err) {
-    throw new RtlError('RTL_ERR_PROTOCOL', `payload is not valid CBOR: ${errMessage(err)}`, { rule: 'P-4.3' }, { cause: err });
+    throw new RtlError('RTL_ERR_PROTOCOL', `[P-4.3] payload is not valid CBOR: ${errMessage(err)}`, { rule: 'P-4.3' }, { cause: err });
   }
   const deep = tooDeep(value, limits.maxDepth);
-  if (deep) throw new RtlError('RTL_ERR_TOO_LARGE', `payload nests deeper than ${limits.maxDepth} at ${deep}`, { rule: 'P-2.5', limit: limits.maxDepth });
+  if (deep) throw new RtlError('RTL_ERR_TOO_LARGE', `[P-2.5] payload nests deeper than ${String(limits.maxDepth)} at ${deep}`, { rule: 'P-2.5', limit: limits.maxDepth });
   return value;
 }
 
@@ -337,7 +339,7 @@ function checkData(value: unknown): string | undefined {
     case 'cbor':
       return value.frames === 1 ? undefined : 'expected { kind: "cbor", frames: 1 }';
     case 'ref':
-      return typeof value.key === 'string' && Number.isSafeInteger(value.bytes) && typeof value.store === 'string'
+      return typeof value.key === 'string' && Number.isSafeInteger(value.bytes) && (value.bytes as number) >= 0 && typeof value.store === 'string'
         ? undefined
         : 'expected { kind: "ref", key: string, bytes: int, store: string }';
     default:
@@ -357,7 +359,8 @@ function tooDeep(value: unknown, max: number): string | undefined {
     const [v, depth, path] = stack.pop() as [unknown, number, string];
     if (typeof v !== 'object' || v === null || ArrayBuffer.isView(v)) continue;
     if (depth >= max) return path;
-    if (++visited > 1_000_000) return path;
+    // Width is bounded by the frame size limit; this only caps the walk's own work.
+    if (++visited > 10_000_000) return undefined;
     if (Array.isArray(v)) {
       for (let i = 0; i < v.length; i++) stack.push([v[i], depth + 1, `${path}[${i}]`]);
     } else {
