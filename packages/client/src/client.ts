@@ -18,6 +18,7 @@ import {
   getTable,
   putTable,
   receiveLoop,
+  unbatch,
   tableByteLength,
   toTable,
   type DataRef,
@@ -209,7 +210,7 @@ export class Client implements AsyncDisposable {
       const sock = new zmq.Dealer({ linger: 0, maxMessageSize: this.#limits.maxMessageBytes, sendHighWaterMark: 0, receiveHighWaterMark: 0, reconnectInterval: 100, reconnectMaxInterval: 2000 });
       sock.connect(this.relay);
       this.#sock = sock;
-      this.#out = new Outbox(sock);
+      this.#out = new Outbox(sock, undefined, { batch: true });
       void receiveLoop(sock, (frames) => this.#onMessage(frames));
     }
     return { sock: this.#sock, out: this.#out };
@@ -219,7 +220,7 @@ export class Client implements AsyncDisposable {
     this.#socket().out.push(encodeMessage(msg, payload));
   }
 
-  #onMessage(frames: Buffer[]): void {
+  #onMessage(frames: Buffer[], inBatch = false): void {
     const decoded = decodeMessage(frames, this.#limits);
     if (!decoded.ok) {
       const job = this.#jobs.get(decoded.id);
@@ -227,6 +228,10 @@ export class Client implements AsyncDisposable {
       return;
     }
     const msg: Message = decoded.msg;
+    if (msg.t === 'BATCH' && !inBatch) {
+      for (const inner of unbatch(msg, decoded.payload)) this.#onMessage(inner, true);
+      return;
+    }
     switch (msg.t) {
       case 'ACCEPTED':
         this.#jobs.get(msg.id)?._accepted();

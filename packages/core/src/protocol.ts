@@ -161,6 +161,12 @@ export interface Deploy extends Base {
   readonly name: string;
   readonly data: DataRef;
 }
+/** Several messages to the same peer in one ZeroMQ message. [P-4.7] */
+export interface Batch extends Base {
+  readonly t: 'BATCH';
+  /** Frame count of each inner message (its header frame plus its payload frames), in order. */
+  readonly sizes: readonly number[];
+}
 export interface EventMsg extends Base {
   readonly t: 'EVENT';
   readonly topic: string;
@@ -182,7 +188,8 @@ export type Message =
   | StageDone
   | StageFailed
   | Deploy
-  | EventMsg;
+  | EventMsg
+  | Batch;
 
 export type MessageType = Message['t'];
 
@@ -211,6 +218,7 @@ const SPECS: Readonly<Record<MessageType, Spec>> = {
   STAGE_FAILED: { id: 'str', stage: 'str', attempt: 'int', error: 'error' },
   DEPLOY: { id: 'str', name: 'str', data: 'data' },
   EVENT: { topic: 'str', event: 'obj' },
+  BATCH: { sizes: 'arr' },
 };
 
 export const MESSAGE_TYPES = Object.keys(SPECS) as MessageType[];
@@ -293,11 +301,36 @@ export function decodeMessage(frames: readonly Buffer[], limits: ProtocolLimits 
   if (deep)
     return fail('RTL_ERR_TOO_LARGE', `header nests deeper than ${limits.maxDepth} at ${deep}`, 'P-2.5', { limit: limits.maxDepth }, id);
   const payload = frames.slice(1);
+  if (t === 'BATCH') return checkBatch(h, payload);
   const data = h.data as DataRef | undefined;
   const want = data === undefined ? 0 : data.kind === 'arrow' || data.kind === 'cbor' ? data.frames : 0;
   if (payload.length !== want)
     return fail('RTL_ERR_PROTOCOL', `${t} declares ${want} payload frame(s) but carries ${payload.length}`, 'P-4.2', {}, id);
   return { ok: true, msg: h as unknown as Message, payload };
+}
+
+function checkBatch(h: Record<string, unknown>, payload: Buffer[]): Decoded {
+  const sizes = h.sizes as unknown[];
+  let sum = 0;
+  for (const n of sizes) {
+    if (!Number.isSafeInteger(n) || (n as number) < 1)
+      return fail('RTL_ERR_PROTOCOL', `BATCH.sizes: expected frame counts >= 1, got ${describeValue(n)}`, 'P-4.7');
+    sum += n as number;
+  }
+  if (sum !== payload.length)
+    return fail('RTL_ERR_PROTOCOL', `BATCH declares ${String(sum)} inner frame(s) but carries ${String(payload.length)}`, 'P-4.7');
+  return { ok: true, msg: h as unknown as Batch, payload };
+}
+
+/** The inner messages of a BATCH, each as the frames of one message. [P-4.7] */
+export function unbatch(batch: Batch, payload: readonly Buffer[]): Buffer[][] {
+  const out: Buffer[][] = [];
+  let at = 0;
+  for (const n of batch.sizes) {
+    out.push(payload.slice(at, at + n));
+    at += n;
+  }
+  return out;
 }
 
 function checkField(kind: FieldKind, value: unknown): string | undefined {

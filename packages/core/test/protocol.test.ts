@@ -20,6 +20,7 @@ import {
   decodeTable,
   decodeValue,
   encodeMessage,
+  unbatch,
   encodeTable,
   encodeValue,
   putTable,
@@ -142,6 +143,15 @@ const FIXTURES: Record<MessageType, { msg: Outgoing; payload: Buffer[] }> = {
     },
     payload: [],
   },
+  BATCH: {
+    msg: { t: 'BATCH', sizes: [1, 2] },
+    payload: [
+      ...encodeMessage({ t: 'ACCEPTED', id: 'job-1' }),
+      ...encodeMessage({ t: 'DEPLOY', id: 'd', name: 'm.mjs', data: { kind: 'cbor', frames: 1 } }, [
+        Buffer.from([0x60]),
+      ]),
+    ].map((f) => Buffer.from(f)),
+  },
 };
 
 // ---- an independent minimal CBOR writer (RFC 8949), with the number policy of the spec ----
@@ -219,7 +229,7 @@ describe('golden fixtures (protocol v1)', () => {
 
   it('has a fixture for each of the 15 message types and no other', () => {
     expect(Object.keys(FIXTURES).sort()).toEqual([...MESSAGE_TYPES].sort());
-    expect(MESSAGE_TYPES).toHaveLength(15);
+    expect(MESSAGE_TYPES).toHaveLength(16);
   });
 
   it.each(MESSAGE_TYPES)('encodeMessage writes exactly the bytes of %s.hex', (type) => {
@@ -539,6 +549,7 @@ describe('header (P-3)', () => {
     STAGE_FAILED: { id: STR, stage: STR, attempt: INT, error: ERR },
     DEPLOY: { id: STR, name: STR, data: DATA },
     EVENT: { topic: STR, event: MAP },
+    BATCH: { sizes: ARR },
   };
   const missing = MESSAGE_TYPES.flatMap((t) =>
     Object.keys(REQUIRED[t]).map((f) => [t, f] as const),
@@ -547,9 +558,9 @@ describe('header (P-3)', () => {
     Object.entries(REQUIRED[t]).flatMap(([f, bads]) => bads.map((bad) => [t, f, bad] as const)),
   );
 
-  it('[P-3.3] every type has required fields listed (the table covers all 15 types)', () => {
+  it('[P-3.3] every type has required fields listed (the table covers all 16 types)', () => {
     expect(Object.keys(REQUIRED).sort()).toEqual([...MESSAGE_TYPES].sort());
-    expect(missing.length).toBe(44);
+    expect(missing.length).toBe(45);
   });
 
   it.each(missing)('[P-3.3] %s without "%s" is refused naming the field', (t, field) => {
@@ -865,6 +876,7 @@ interface Got {
 /** A peer that speaks the protocol with nothing but a ZeroMQ socket and encodeMessage. */
 class RawPeer {
   readonly got: Got[] = [];
+  batches = 0;
   readonly sock: zmq.Dealer | zmq.Subscriber;
   #taken = new Set<Got>();
 
@@ -890,13 +902,18 @@ class RawPeer {
       }
       const topic = sub ? f.shift()?.toString('utf8') : undefined;
       const d = decodeMessage(f);
-      if (d.ok)
-        this.got.push({
-          msg: d.msg,
-          payload: d.payload,
-          at: Date.now(),
-          ...(topic === undefined ? {} : { topic }),
-        });
+      if (!d.ok) continue;
+      // [P-4.7] a BATCH carries several messages: take each as if it came alone.
+      const messages = d.msg.t === 'BATCH' ? unbatch(d.msg, d.payload).map((m) => decodeMessage(m)) : [d];
+      this.batches += d.msg.t === 'BATCH' ? 1 : 0;
+      for (const m of messages)
+        if (m.ok)
+          this.got.push({
+            msg: m.msg,
+            payload: m.payload,
+            at: Date.now(),
+            ...(topic === undefined ? {} : { topic }),
+          });
     }
   }
 
@@ -1311,6 +1328,24 @@ describe('peers (P-5, P-6, P-7) against a running relay', () => {
     expect(relay.status().dropped.malformed).toBe(0);
   });
 
+  it('[P-4.7] the relay takes each message of a BATCH as if it came alone, and batches its own answers', async () => {
+    const relay = await startRelay();
+    const node = await joinNode(relay, 'n1', { credit: 8 });
+    const client = new RawPeer(relay.endpoints.recv);
+    const inner = ['b1', 'b2', 'b3'].map((id) => frames(submit(id)));
+    await client.sendRaw([
+      ...frames({ t: 'BATCH', sizes: inner.map((m) => m.length) }),
+      ...inner.flat(),
+    ]);
+    for (const id of ['b1', 'b2', 'b3'])
+      await client.next((m) => m.t === 'ACCEPTED' && m.id === id);
+    // Three STAGEs leave in one turn: the first alone, the other two as one BATCH.
+    for (let i = 0; i < 3; i++) await node.nextOf('STAGE');
+    expect(node.batches).toBeGreaterThanOrEqual(1);
+    expect(client.batches).toBeGreaterThanOrEqual(1);
+    expect(relay.status().dropped.malformed).toBe(0);
+  });
+
   it('[P-6.3] a duplicate SUBMIT is answered ACCEPTED and never run twice', async () => {
     const relay = await startRelay();
     const node = await joinNode(relay, 'n1', { credit: 4 });
@@ -1559,5 +1594,25 @@ describe('peers (P-5, P-6, P-7) against a running relay', () => {
       id: 'j-cbor',
       error: { code: 'RTL_ERR_BAD_DATA' },
     });
+  });
+});
+
+describe('[P-4.7] BATCH', () => {
+  const inner = [frames({ t: 'ACCEPTED', id: 'a' }), frames({ t: 'HEARTBEAT' })];
+  it('[P-4.7] unbatch returns the inner messages in order, each decodable alone', () => {
+    const d = decodeMessage([...frames({ t: 'BATCH', sizes: [1, 1] }), ...inner.flat()]);
+    if (!d.ok || d.msg.t !== 'BATCH') throw new Error('BATCH did not decode');
+    const parts = unbatch(d.msg, d.payload).map((m) => decodeMessage(m));
+    expect(parts.map((p) => (p.ok ? p.msg.t : 'bad'))).toEqual(['ACCEPTED', 'HEARTBEAT']);
+  });
+  it.each([
+    ['more frames declared than carried', [1, 2]],
+    ['fewer frames declared than carried', [1]],
+    ['a zero size', [0, 2]],
+    ['a size that is not an integer', [1.5, 0.5]],
+  ])('[P-4.7] refuses a BATCH with %s', (_name, sizes) => {
+    const d = decodeMessage([...frames({ t: 'BATCH', sizes }), ...inner.flat()]);
+    expect(d.ok).toBe(false);
+    if (!d.ok) expect(d.error).toMatchObject({ code: 'RTL_ERR_PROTOCOL', detail: { rule: 'P-4.7' } });
   });
 });

@@ -18,6 +18,7 @@ import {
   silentLogger,
   tcpEndpoint,
   toWireError,
+  unbatch,
   type DataRef,
   type ErrorCode,
   type JobSpec,
@@ -163,8 +164,8 @@ export class Relay implements AsyncDisposable {
     this.#pub = sockets.pub;
     this.endpoints = endpoints;
     const sendFail = (what: string) => (err: unknown) => this.#log.debug({ err }, `${what} send failed`);
-    this.#recvOut = new Outbox(this.#recv, sendFail('client'));
-    this.#sendOut = new Outbox(this.#send, sendFail('tasknode'));
+    this.#recvOut = new Outbox(this.#recv, sendFail('client'), { batch: true, routed: true });
+    this.#sendOut = new Outbox(this.#send, sendFail('tasknode'), { batch: true, routed: true });
     this.#pubOut = new Outbox(this.#pub, sendFail('publish'));
     this.#catalog = {
       resolve: (name) => this.#resolveTask(name),
@@ -270,7 +271,7 @@ export class Relay implements AsyncDisposable {
 
   // ---- RECV: clients ----
 
-  #onClient(frames: Buffer[]): void {
+  #onClient(frames: Buffer[], inBatch = false): void {
     const identity = frames[0] as Buffer;
     const decoded = decodeMessage(frames.slice(1), this.#limits);
     if (!decoded.ok) {
@@ -279,6 +280,10 @@ export class Relay implements AsyncDisposable {
       return;
     }
     const { msg, payload } = decoded;
+    if (msg.t === 'BATCH' && !inBatch) {
+      for (const inner of unbatch(msg, payload)) this.#onClient([identity, ...inner], true);
+      return;
+    }
     switch (msg.t) {
       case 'SUBMIT':
         this.#submit(identity, msg, payload);
@@ -550,7 +555,7 @@ export class Relay implements AsyncDisposable {
 
   // ---- SEND: tasknodes ----
 
-  #onNode(frames: Buffer[]): void {
+  #onNode(frames: Buffer[], inBatch = false): void {
     const identity = frames[0] as Buffer;
     const id = identity.toString('hex');
     const decoded = decodeMessage(frames.slice(1), this.#limits);
@@ -560,6 +565,10 @@ export class Relay implements AsyncDisposable {
       return;
     }
     const { msg, payload } = decoded;
+    if (msg.t === 'BATCH' && !inBatch) {
+      for (const inner of unbatch(msg, payload)) this.#onNode([identity, ...inner], true);
+      return;
+    }
     const now = this.#now();
     if (msg.t === 'HELLO') {
       const known = this.#sched.node(id) !== undefined;

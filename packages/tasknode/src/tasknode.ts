@@ -13,14 +13,16 @@ import {
   decodeMessage,
   encodeMessage,
   receiveLoop,
+  unbatch,
   silentLogger,
   type Logger,
   type Message,
   type Outgoing,
   type ProtocolLimits,
 } from '@rtl/core';
-import { createBundledRegistry } from '@rtl/tasks';
+import { createBundledRegistry, type TaskRegistry } from '@rtl/tasks';
 import { WorkerPool } from './pool.js';
+import { executeStage, StoreCache } from './execute.js';
 import { loadTaskModules } from './modules.js';
 import type { WorkRequest } from './work.js';
 
@@ -37,6 +39,7 @@ export interface TasknodeSettings {
   readonly CHUNKING_SIZE: number;
   readonly PROFILE: boolean;
   readonly TASK_PREFETCH: number;
+  readonly TASK_INLINE_BYTES: number;
 }
 
 export interface TasknodeOptions {
@@ -78,7 +81,12 @@ export class Tasknode implements AsyncDisposable {
   #closing: Promise<void> | undefined;
   #resolveClosed!: () => void;
 
-  private constructor(settings: TasknodeSettings, opts: TasknodeOptions, tasks: readonly string[]) {
+  readonly #bundled: TaskRegistry;
+  readonly #stores = new StoreCache();
+
+  readonly #moduleTasks: ReadonlySet<string>;
+
+  private constructor(settings: TasknodeSettings, opts: TasknodeOptions, tasks: readonly string[], moduleTasks: ReadonlySet<string>) {
     this.#settings = settings;
     this.#log = opts.logger ?? silentLogger();
     this.name = opts.name ?? `tasknode-${hostname()}-${String(process.pid)}`;
@@ -86,6 +94,8 @@ export class Tasknode implements AsyncDisposable {
     this.threads = Math.max(1, opts.threads ?? 1);
     this.#queues = opts.queues ?? [];
     this.#tasks = tasks;
+    this.#bundled = createBundledRegistry();
+    this.#moduleTasks = moduleTasks;
     this.#storePath = resolvePath(settings.CACHE_PATH);
     this.#store = opts.noStore ? '' : `${hostname()}:${this.#storePath}`;
     this.#limits = { ...DEFAULT_LIMITS, maxMessageBytes: settings.MAX_MESSAGE_BYTES };
@@ -98,8 +108,8 @@ export class Tasknode implements AsyncDisposable {
   /** Start a tasknode and connect it; it keeps reconnecting until closed. */
   static async start(settings: TasknodeSettings, opts: TasknodeOptions = {}): Promise<Tasknode> {
     const registry = createBundledRegistry();
-    await loadTaskModules(registry, opts.modules ?? []);
-    return new Tasknode(settings, opts, registry.names());
+    const fromModules = await loadTaskModules(registry, opts.modules ?? []);
+    return new Tasknode(settings, opts, registry.names(), new Set(fromModules));
   }
 
   /** Stages running in worker threads now. */
@@ -120,6 +130,7 @@ export class Tasknode implements AsyncDisposable {
     await Promise.race([this.#out.flushed(), new Promise((r) => setTimeout(r, 200))]);
     this.#sock.close();
     await this.#pool.close();
+    await this.#stores.close();
     this.#log.info({ node: this.name }, 'tasknode closed');
     this.#resolveClosed();
   }
@@ -136,7 +147,7 @@ export class Tasknode implements AsyncDisposable {
     });
     sock.connect(this.relay);
     this.#sock = sock;
-    this.#out = new Outbox(sock, (err) => this.#log.debug({ err }, 'send failed'));
+    this.#out = new Outbox(sock, (err) => this.#log.debug({ err }, 'send failed'), { batch: true });
     this.#lastHeard = Date.now();
     this.#hello();
     void receiveLoop(sock, (frames) => this.#onMessage(frames), (err) => this.#log.error({ err }, 'receive failed'));
@@ -168,7 +179,7 @@ export class Tasknode implements AsyncDisposable {
     this.#send({ t: 'HEARTBEAT' });
   }
 
-  #onMessage(frames: Buffer[]): void {
+  #onMessage(frames: Buffer[], inBatch = false): void {
     this.#lastHeard = Date.now();
     const decoded = decodeMessage(frames, this.#limits);
     if (!decoded.ok) {
@@ -176,6 +187,10 @@ export class Tasknode implements AsyncDisposable {
       return;
     }
     const msg = decoded.msg;
+    if (msg.t === 'BATCH' && !inBatch) {
+      for (const inner of unbatch(msg, decoded.payload)) this.#onMessage(inner, true);
+      return;
+    }
     switch (msg.t) {
       case 'HEARTBEAT':
         return;
@@ -206,7 +221,8 @@ export class Tasknode implements AsyncDisposable {
       profile: this.#settings.PROFILE,
     };
     this.#running++;
-    void this.#pool.run(req).then((reply) => {
+    const run = this.#inline(msg, payload) ? executeStage(this.#bundled, this.#stores, req) : this.#pool.run(req);
+    void run.then((reply) => {
       this.#running--;
       if (reply.ok) {
         this.#send({ t: 'STAGE_DONE', id: msg.id, stage: msg.stage, attempt: msg.attempt, data: reply.data, ms: reply.ms, tasks: reply.tasks }, reply.frames);
@@ -215,6 +231,16 @@ export class Tasknode implements AsyncDisposable {
         this.#send({ t: 'STAGE_FAILED', id: msg.id, stage: msg.stage, attempt: msg.attempt, error: reply.error });
       }
     });
+  }
+
+  /** Small input, bundled tasks only: run on this thread (microseconds), skipping the worker hop. */
+  #inline(msg: Extract<Message, { t: 'STAGE' }>, payload: readonly Buffer[]): boolean {
+    const limit = this.#settings.TASK_INLINE_BYTES;
+    if (limit === 0 || (msg.data.kind !== 'arrow' && msg.data.kind !== 'none')) return false;
+    let bytes = 0;
+    for (const f of payload) bytes += f.length;
+    if (bytes > limit) return false;
+    return msg.tasks.every((t) => !this.#moduleTasks.has(t.task) && this.#bundled.get(t.task) !== undefined);
   }
 
   #send(msg: Outgoing, payload: readonly Uint8Array[] = []): void {

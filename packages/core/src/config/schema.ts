@@ -89,6 +89,11 @@ export const SETTINGS = {
     max: 1024,
     doc: 'Worker threads per tasknode; 0 = the number of CPU cores.',
   },
+  TASK_INLINE_BYTES: {
+    kind: 'bytes',
+    default: 64 * 2 ** 10,
+    doc: 'A stage of bundled tasks whose input is at most this many bytes runs on the tasknode\'s main thread instead of a worker thread (bundled kernels finish such a table in microseconds, so heartbeats never wait); saves the thread hop on small jobs. 0 = every stage in a worker thread. Deployed tasks always run in worker threads.',
+  },
   TASK_PREFETCH: {
     kind: 'int',
     default: 4,
