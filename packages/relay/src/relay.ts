@@ -33,6 +33,7 @@ import {
   type CatalogTask,
   DEFAULT_LIMITS,
 } from '@rtl/core';
+import { toCamelCase } from '@rtl/tasks';
 import { Scheduler, type NodeState, type Placement } from './scheduler.js';
 
 /** The settings the relay reads (a Config has them all). */
@@ -259,7 +260,12 @@ export class Relay implements AsyncDisposable {
   #resolveTask(name: string): CatalogTask | undefined {
     const base = this.#baseCatalog?.resolve(name);
     if (base !== undefined) return base;
-    for (const n of this.#sched.nodes.values()) if (n.tasks.has(name)) return { name };
+    // A task only tasknodes announce (a module's): any of the accepted spellings names it.
+    const canonical = toCamelCase(name.replace(/^task_/, ''));
+    for (const n of this.#sched.nodes.values()) {
+      if (n.tasks.has(name)) return { name };
+      if (n.tasks.has(canonical)) return { name: canonical };
+    }
     return undefined;
   }
 

@@ -125,6 +125,34 @@ describe('rejections name the culprit', () => {
     expect(ok.numRows).toBe(1);
   });
 
+  it('a task that throws in a worker thread comes back as STAGE_FAILED with task, message and remote stack', async () => {
+    const dir = moduleDir();
+    const mod = join(dir, 'boom.mjs');
+    writeFileSync(
+      mod,
+      `import { defineTableTask, p } from '@rtl/tasks';
+export const boom = defineTableTask({ name: 'boom', summary: 'throws', params: p.object({}),
+  run() { const cfg = undefined; return cfg.table; } });\n`,
+    );
+    const w = await world(0, {}, { modules: [mod] });
+    await w.addNode();
+    await waitFor(() => w.relay.nodes().length === 1);
+    const err: unknown = await w.client
+      .execute({ '0': { tasks: { task_null: {} } }, '1': { tasks: { task_boom: {} } } }, { data: { x: [1] } })
+      .result()
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(err).toMatchObject({ code: 'RTL_ERR_STAGE_FAILED', detail: { stage: '1', task: 'task_boom', node: 'node-0' } });
+    expect((err as Error).message).toMatch(/stage "1", task "task_boom" threw TypeError: Cannot read properties of undefined/);
+    expect(String((err as { detail: { remoteStack?: string } }).detail.remoteStack)).toContain('boom.mjs');
+    // The tasknode stays up and serves the next job.
+    const ok = await w.client.execute({ '0': { tasks: { task_null: {} } } }, { data: { x: [1, 2] } }).result();
+    expect(ok.numRows).toBe(2);
+    expect(w.relay.nodes()).toHaveLength(1);
+  });
+
   it('a malformed frame sent to each port leaves the relay serving', async () => {
     const w = await world(1);
     const { recv, send, publish } = w.relay.endpoints;

@@ -132,7 +132,8 @@ export class TaskRegistry implements TaskCatalog {
   /**
    * Run a stage's calls in order, each on the previous one's output table. Parameters this
    * registry validated are trusted; any others (e.g. received over the wire) are validated
-   * first. A task's RtlError and any other throw propagate unchanged.
+   * first. A task's RtlError keeps its code (with stage and task added); any other throw becomes
+   * RTL_ERR_STAGE_FAILED naming stage and task, with the task's stack in `detail.remoteStack`.
    */
   async runStage(table: Table, calls: readonly StageCall[], ctx: StageContext): Promise<StageRun> {
     const signal = ctx.signal ?? new AbortController().signal;
@@ -147,7 +148,12 @@ export class TaskRegistry implements TaskCatalog {
         ? call.params
         : def.params.parse(call.params, where);
       const started = performance.now();
-      const out = await def.run(current, params, where);
+      let out: unknown;
+      try {
+        out = await def.run(current, params, where);
+      } catch (err) {
+        throw taskThrew(err, where);
+      }
       timings.push({ task: def.name, ms: performance.now() - started });
       if (!(out instanceof Table))
         throw new RtlError(
@@ -204,5 +210,23 @@ function abortError(signal: AbortSignal, where: ParamWhere): RtlError {
       stage: where.stage,
       task: where.task,
     },
+  );
+}
+
+/**
+ * A task's own RtlError keeps its code and gains the stage and task where missing; any other
+ * throw becomes RTL_ERR_STAGE_FAILED naming the task, with the original stack.
+ */
+function taskThrew(err: unknown, where: TaskContext): RtlError {
+  if (err instanceof RtlError) {
+    if (err.detail.stage !== undefined && err.detail.task !== undefined) return err;
+    return new RtlError(err.code, err.message, { stage: where.stage, task: where.task, ...err.detail, remoteStack: err.stack ?? '' }, { cause: err });
+  }
+  const e = err instanceof Error ? err : new Error(String(err));
+  return new RtlError(
+    'RTL_ERR_STAGE_FAILED',
+    `stage "${where.stage}", task "${where.task}" threw ${e.name}: ${e.message}`,
+    { stage: where.stage, task: where.task, remoteStack: e.stack ?? '' },
+    { cause: err },
   );
 }

@@ -314,7 +314,7 @@ describe('runStage', () => {
     });
   });
 
-  it('lets any other throw from a task propagate unchanged', async () => {
+  it('turns any other throw from a task into RTL_ERR_STAGE_FAILED naming stage and task, with the stack', async () => {
     const boom = new Error('boom');
     const tasks = new TaskRegistry().register(
       defineTableTask({
@@ -326,9 +326,18 @@ describe('runStage', () => {
         },
       }),
     );
-    await expect(
-      tasks.runStage(table, [{ task: 'boom', params: {} }], { stage: '0' }),
-    ).rejects.toBe(boom);
+    const err = await tasks
+      .runStage(table, [{ task: 'boom', as: 'task_boom', params: {} }], { stage: '0' })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(err).toMatchObject({
+      code: 'RTL_ERR_STAGE_FAILED',
+      message: 'stage "0", task "task_boom" threw Error: boom',
+      detail: { stage: '0', task: 'task_boom', remoteStack: boom.stack },
+      cause: boom,
+    });
   });
 
   it('fails a task that does not return a table', async () => {
