@@ -1,6 +1,7 @@
 /**
  * pipelined: throughput of small jobs. One client keeps 64 jobs in flight, each a one-stage
- * task_add over 4 rows (z = x + y), against a relay and 3 tasknodes started like `rtl start`
+ * task_add over 4 rows (z = x + y) — and, as `pipelined-null`, the smallest job there is: one
+ * task_null stage with no input table — against a relay and 3 tasknodes started like `rtl start`
  * (separate processes, default worker threads). Every reply is counted and checked: a lost,
  * failed or wrong reply makes the result `ok: false` with the count in `failures`.
  */
@@ -14,6 +15,8 @@ const ROWS = 4;
 /** Like `rtl start` (TASK_WORKERS = 3); `--tasknodes N` / `--threads N` to try other layouts. */
 const TASKNODES = 3;
 const DOC = { '0': { tasks: { task_add: { operations: [{ a: 'x', b: 'y', column: 'z' }] } } } };
+const NULL_DOC = { '0': { tasks: { task_null: {} } } };
+type Kind = 'add' | 'null';
 
 function input(i: number): { x: Float64Array; y: Float64Array } {
   const x = new Float64Array(ROWS);
@@ -48,7 +51,7 @@ function intFlag(name: string): number | undefined {
   return Number.isSafeInteger(v) && v > 0 ? v : undefined;
 }
 
-async function round(client: Client, first: number, total: number): Promise<Round> {
+async function round(client: Client, first: number, total: number, kind: Kind): Promise<Round> {
   let next = 0;
   let done = 0;
   let lost = 0;
@@ -59,8 +62,10 @@ async function round(client: Client, first: number, total: number): Promise<Roun
     while (next < total) {
       const i = first + next++;
       try {
-        const table = await client.execute(DOC, { data: input(i) }).result({ timeoutMs: 15_000 });
-        if (correct(table, i)) done++;
+        const job =
+          kind === 'add' ? client.execute(DOC, { data: input(i) }) : client.execute(NULL_DOC);
+        const table = await job.result({ timeoutMs: 15_000 });
+        if (kind === 'add' ? correct(table, i) : table.numRows === 0) done++;
         else wrong++;
       } catch (err) {
         const code = (err as { code?: unknown }).code;
@@ -99,44 +104,50 @@ async function main(): Promise<void> {
     note(
       `pipelined: warm-up, then ${String(rounds)} rounds of ${String(perRound)} jobs, ${String(IN_FLIGHT)} in flight`,
     );
-    await round(client, -perRound, Math.min(perRound, 5000));
-    const results: Round[] = [];
-    const cpu0 = cluster.cpuMs();
-    for (let r = 0; r < rounds; r++) {
-      const res = await round(client, r * perRound, perRound);
-      note(`round ${String(r + 1)}: ${res.jobsPerSec.toFixed(0)} jobs/s, ${String(res.done)} ok`);
-      results.push(res);
-    }
-    const cpu = cpuPerJobUs(cpu0, cluster.cpuMs(), rounds * perRound);
-    const failures = results.reduce((s, r) => s + r.lost + r.failed + r.wrong, 0);
-    const firstError = results.find((r) => r.firstError !== undefined)?.firstError;
-    emit(args, [
-      rateResult(
-        'pipelined',
-        'jobs/s',
-        results.map((r) => r.jobsPerSec),
-        {
-          baseline: 'zmq-floor-pipelined',
-          target: { p50AtLeast: 20_000 },
-          ok: failures === 0,
-          failures,
-          detail: {
-            tasknodes,
-            threads: threads ?? 'default (TASK_THREADS)',
-            credit: cluster.credit,
-            inFlight: IN_FLIGHT,
-            rows: ROWS,
-            jobs: rounds * perRound,
-            verified: results.reduce((s, r) => s + r.done, 0),
-            lost: results.reduce((s, r) => s + r.lost, 0),
-            failed: results.reduce((s, r) => s + r.failed, 0),
-            wrong: results.reduce((s, r) => s + r.wrong, 0),
-            cpuPerJobUs: cpu,
-            ...(firstError === undefined ? {} : { firstError }),
+    const out = [];
+    for (const kind of ['add', 'null'] as const) {
+      const name = kind === 'add' ? 'pipelined' : 'pipelined-null';
+      note(`${name}: ${kind === 'add' ? `task_add over ${String(ROWS)} rows` : 'task_null, no input table'}`);
+      await round(client, -perRound, Math.min(perRound, 5000), kind);
+      const results: Round[] = [];
+      const cpu0 = cluster.cpuMs();
+      for (let r = 0; r < rounds; r++) {
+        const res = await round(client, r * perRound, perRound, kind);
+        note(`round ${String(r + 1)}: ${res.jobsPerSec.toFixed(0)} jobs/s, ${String(res.done)} ok`);
+        results.push(res);
+      }
+      const cpu = cpuPerJobUs(cpu0, cluster.cpuMs(), rounds * perRound);
+      const failures = results.reduce((s, r) => s + r.lost + r.failed + r.wrong, 0);
+      const firstError = results.find((r) => r.firstError !== undefined)?.firstError;
+      out.push(
+        rateResult(
+          name,
+          'jobs/s',
+          results.map((r) => r.jobsPerSec),
+          {
+            baseline: 'zmq-floor-pipelined',
+            target: { p50AtLeast: 20_000 },
+            ok: failures === 0,
+            failures,
+            detail: {
+              tasknodes,
+              threads: threads ?? 'default (TASK_THREADS)',
+              credit: cluster.credit,
+              inFlight: IN_FLIGHT,
+              rows: kind === 'add' ? ROWS : 0,
+              jobs: rounds * perRound,
+              verified: results.reduce((s, r) => s + r.done, 0),
+              lost: results.reduce((s, r) => s + r.lost, 0),
+              failed: results.reduce((s, r) => s + r.failed, 0),
+              wrong: results.reduce((s, r) => s + r.wrong, 0),
+              cpuPerJobUs: cpu,
+              ...(firstError === undefined ? {} : { firstError }),
+            },
           },
-        },
-      ),
-    ]);
+        ),
+      );
+    }
+    emit(args, out);
   } finally {
     await client.close();
     await cluster.close();

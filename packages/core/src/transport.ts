@@ -19,9 +19,9 @@ interface Sender {
 
 export interface OutboxOptions {
   /**
-   * Coalesce: the first message of an event-loop turn leaves at once; the others pushed in the
-   * same turn are sent at its end as one BATCH per peer [P-4.7], which saves a socket operation
-   * per message under load and costs nothing to a lone message.
+   * Coalesce: messages pushed in one event-loop turn leave at its end as one BATCH per peer
+   * [P-4.7], saving a socket operation per message under load. When the previous turn sent at
+   * most one message, the first message of a turn leaves at once, so a lone message never waits.
    */
   readonly batch?: boolean;
   /** Messages start with the peer's routing identity frame (a ROUTER socket). */
@@ -43,6 +43,8 @@ export class Outbox {
   #running = false;
   #idle: (() => void)[] = [];
   #turnOpen = false;
+  #turnCount = 0;
+  #lastTurnCount = 0;
   #held: Frames[] = [];
 
   constructor(
@@ -58,14 +60,23 @@ export class Outbox {
 
   push(msg: Frames): void {
     if (this.#batch) {
-      if (this.#turnOpen) {
-        this.#held.push(msg);
-        return;
+      if (!this.#turnOpen) {
+        this.#turnOpen = true;
+        this.#turnCount = 0;
+        setImmediate(() => {
+          this.#endTurn();
+        });
+        // Quiet socket: the first message leaves now. Busy socket: the whole turn waits for
+        // its end and leaves as one BATCH per peer.
+        if (this.#lastTurnCount <= 1) {
+          this.#turnCount = 1;
+          this.#enqueue(msg);
+          return;
+        }
       }
-      this.#turnOpen = true;
-      setImmediate(() => {
-        this.#endTurn();
-      });
+      this.#turnCount++;
+      this.#held.push(msg);
+      return;
     }
     this.#enqueue(msg);
   }
@@ -81,6 +92,7 @@ export class Outbox {
   /** Send what the turn held back: one message alone, several to one peer as a BATCH. */
   #endTurn(): void {
     this.#turnOpen = false;
+    this.#lastTurnCount = this.#turnCount;
     const held = this.#held;
     if (held.length === 0) return;
     this.#held = [];

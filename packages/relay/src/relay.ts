@@ -362,7 +362,7 @@ export class Relay implements AsyncDisposable {
     };
     this.#jobs.set(id, job);
     this.#toClient(client, { t: 'ACCEPTED', id });
-    this.#event(job, { type: 'job.accepted', stages: spec.stages.map((s) => s.key) });
+    this.#event(job, () => ({ type: 'job.accepted', stages: spec.stages.map((s) => s.key) }));
     this.#log.debug({ job: id, stages: spec.stages.length }, 'job accepted');
     this.#startStage(job);
     this.#dispatch();
@@ -447,7 +447,7 @@ export class Relay implements AsyncDisposable {
         const ms = run.stage.timeoutMs;
         run.timer = setTimeout(() => this.#stageTimedOut(run, ms), ms);
       }
-      this.#event(job, { type: 'stage.started', stage: run.stage.key, node: node.hello.name, attempt: run.attempt, tasks: run.stage.tasks.map((t) => t.task) });
+      this.#event(job, () => ({ type: 'stage.started', stage: run.stage.key, node: node.hello.name, attempt: run.attempt, tasks: run.stage.tasks.map((t) => t.task) }));
     }
   }
 
@@ -477,7 +477,7 @@ export class Relay implements AsyncDisposable {
     if (run.timer) clearTimeout(run.timer);
     const timing: StageTiming = { stage: msg.stage, node: node.hello.name, ms: msg.ms, tasks: msg.tasks };
     job.timings.push(timing);
-    this.#event(job, { type: 'stage.completed', stage: msg.stage, node: node.hello.name, ms: msg.ms, tasks: msg.tasks });
+    this.#event(job, () => ({ type: 'stage.completed', stage: msg.stage, node: node.hello.name, ms: msg.ms, tasks: msg.tasks }));
     // The previous input is no longer needed once its consumer finished.
     if (job.data.kind === 'ref' && (msg.data.kind !== 'ref' || msg.data.key !== job.data.key)) {
       job.refs.delete(job.data.key);
@@ -503,7 +503,7 @@ export class Relay implements AsyncDisposable {
     if (run.timer) clearTimeout(run.timer);
     const remote = RtlError.fromWire(msg.error);
     const code: ErrorCode = remote.code === 'RTL_ERR_INTERNAL' ? 'RTL_ERR_STAGE_FAILED' : remote.code;
-    this.#event(job, { type: 'stage.failed', stage: msg.stage, node: node.hello.name, code, message: remote.message });
+    this.#event(job, () => ({ type: 'stage.failed', stage: msg.stage, node: node.hello.name, code, message: remote.message }));
     const err = new RtlError(code, `stage "${msg.stage}"${remote.detail.task ? `, task "${remote.detail.task}"` : ''} failed on ${node.hello.name}: ${remote.message}`, {
       ...remote.detail,
       job: job.id,
@@ -537,12 +537,12 @@ export class Relay implements AsyncDisposable {
         }
       }
       // The event first: a client's event stream ends when the RESULT arrives.
-      this.#event(job, { type: 'job.completed', ms: this.#now() - job.accepted, stages: job.timings });
+      this.#event(job, () => ({ type: 'job.completed', ms: this.#now() - job.accepted, stages: job.timings }));
       this.#toClient(job.client, { t: 'RESULT', id: job.id, data, stages: job.timings }, payload);
       this.#log.debug({ job: job.id, ms: this.#now() - job.accepted }, 'job completed');
     } else {
       const error = (err ?? new RtlError('RTL_ERR_INTERNAL', `job ${job.id} ended: ${state}`)).toJSON();
-      this.#event(job, { type: state === 'cancelled' ? 'job.cancelled' : 'job.failed', code: error.code, message: error.message, stage: error.detail.stage ?? null });
+      this.#event(job, () => ({ type: state === 'cancelled' ? 'job.cancelled' : 'job.failed', code: error.code, message: error.message, stage: error.detail.stage ?? null }));
       this.#toClient(job.client, { t: 'ERROR', id: job.id, error });
       this.#log.info({ job: job.id, code: error.code, stage: error.detail.stage }, `job ${state}`);
     }
@@ -634,7 +634,7 @@ export class Relay implements AsyncDisposable {
       if (run.attempt > run.stage.retries) {
         this.#finish(job, 'failed', new RtlError('RTL_ERR_NODE_LOST', `job ${job.id}: stage "${run.stage.key}" lost its tasknode ${node.hello.name} on each of ${run.attempt} attempts (retries: ${run.stage.retries})`, { job: job.id, stage: run.stage.key, node: node.hello.name }));
       } else {
-        this.#event(job, { type: 'stage.retry', stage: run.stage.key, node: node.hello.name, attempt: run.attempt });
+        this.#event(job, () => ({ type: 'stage.retry', stage: run.stage.key, node: node.hello.name, attempt: run.attempt }));
         this.#enqueue(job, run.stage, true);
       }
     }
@@ -661,11 +661,14 @@ export class Relay implements AsyncDisposable {
     this.#pubOut.push([topic, ...encodeMessage({ t: 'EVENT', topic, event })]);
   }
 
-  #event(job: Job, event: Record<string, unknown>): void {
+  /** A job's progress event, built only when the submitter asked for events or someone subscribed. */
+  #event(job: Job, make: () => Record<string, unknown>): void {
     const topic = `${TOPIC_JOB}${job.id}`;
-    const full = { ...event, job: job.id, at: this.#now() };
+    const published = this.#subscriptions.size > 0 && this.#wants(topic);
+    if (!job.events && !published) return;
+    const full = { ...make(), job: job.id, at: this.#now() };
     if (job.events) this.#toClient(job.client, { t: 'EVENT', topic, event: full });
-    this.#publish(topic, full);
+    if (published) this.#pubOut.push([topic, ...encodeMessage({ t: 'EVENT', topic, event: full })]);
   }
 
   // ---- plumbing ----
