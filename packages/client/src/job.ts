@@ -110,7 +110,8 @@ export class Job {
     let what = 'the relay did not say where it is';
     if (stage !== undefined) {
       if (typeof where?.node === 'string') what = `stage "${stage}" (${tasks}) was running on ${where.node}`;
-      else if (where?.nodesThatCanRun === 0) what = `stage "${stage}" (${tasks}) was waiting: no connected tasknode can run it`;
+      else if (where?.nodesThatCanRun === 0)
+        what = `stage "${stage}" (${tasks}) was waiting: no connected tasknode can run it${typeof where.route === 'string' ? ` (route "${where.route}": no tasknode of that name or queue)` : ''}`;
       else what = `stage "${stage}" (${tasks}) was waiting for a free tasknode`;
     }
     return new RtlError('RTL_ERR_TIMEOUT', `job ${this.id}: no result within ${String(timeoutMs)} ms; ${what}`, { job: this.id, stage, node: typeof where?.node === 'string' ? where.node : undefined, limit: timeoutMs });

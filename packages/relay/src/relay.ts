@@ -394,6 +394,7 @@ export class Relay implements AsyncDisposable {
           state: job.state === 'running' ? 'PENDING' : job.state.toUpperCase(),
           stage: stage?.key ?? null,
           tasks: stage?.tasks.map((t) => t.as) ?? [],
+          route: stage?.route ?? null,
           node: node?.hello.name ?? null,
           waitingForNode: job.run !== undefined && job.run.node === undefined,
           nodesThatCanRun: stage === undefined ? 0 : [...this.#sched.nodes.values()].filter((n) => this.#sched.canRun(n, placementOf(stage))).length,

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Table } from 'apache-arrow';
-import { Transform } from '@rtl/client';
+import getPort from 'get-port';
+import { Client, Transform } from '@rtl/client';
 import { moduleDir, waitFor, world, rng } from './helpers.js';
 
 function column(table: Table, name: string): Float64Array | (number | null)[] {
@@ -178,6 +179,42 @@ export const boom = defineTableTask({ name: 'boom', summary: 'throws', params: p
       d2.close();
       sub.close();
     }
+  });
+});
+
+describe('client errors say what they waited for', () => {
+  it('no relay at the address: RTL_ERR_RELAY_UNREACHABLE naming the address', async () => {
+    const port = await getPort({ host: '127.0.0.1' });
+    const client = new Client({ relay: `tcp://127.0.0.1:${String(port)}`, store: false });
+    try {
+      const job = client.execute({ '0': { tasks: { task_null: {} } } });
+      const err: unknown = await job.result({ timeoutMs: 300 }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toMatchObject({ code: 'RTL_ERR_RELAY_UNREACHABLE', detail: { job: job.id } });
+      expect((err as Error).message).toContain(`tcp://127.0.0.1:${String(port)}`);
+      await expect(client.status({ timeoutMs: 200 })).rejects.toMatchObject({ code: 'RTL_ERR_RELAY_UNREACHABLE' });
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('a timeout names the job and the stage it waited for, and why', async () => {
+    const w = await world(1);
+    const doc = { '0': { tasks: { task_null: {} } }, '1': { tasks: { task_null: {} }, route: 'gpu' } };
+    const job = w.client.execute(doc, { data: { x: [1] } });
+    const err: unknown = await job.result({ timeoutMs: 600 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toMatchObject({ code: 'RTL_ERR_TIMEOUT', detail: { job: job.id, stage: '1' } });
+    expect((err as Error).message).toMatch(new RegExp(`job ${job.id}: no result within 600 ms; stage "1" \\(task_null\\) was waiting: no connected tasknode can run it \\(route "gpu": no tasknode of that name or queue\\)$`));
+    // A tasknode serving the queue joins: the job, still accepted, completes.
+    await w.addNode({ queues: ['gpu'] });
+    const out = await job.result({ timeoutMs: 10_000 });
+    expect(out.numRows).toBe(1);
+    expect(job.stages.map((s) => s.node)).toEqual(['node-0', 'node-1']);
   });
 });
 
