@@ -4,19 +4,11 @@
  */
 import { RtlError, relayEndpoints, type Config } from '@rtl/core';
 import type { Client } from '@rtl/client';
+import type { NodeStatus } from '@rtl/relay';
 import { CliError } from './command.js';
 
-export interface NodeView {
-  readonly name: string;
-  readonly host: string;
-  readonly pid: number;
-  readonly queues: readonly string[];
-  readonly tasks: number;
-  readonly credit: number;
-  readonly running: number;
-  readonly lastSeenMs: number;
-  readonly alive: boolean;
-}
+/** A tasknode as the relay reports it. */
+export type NodeView = NodeStatus;
 
 export interface ClusterStatus {
   readonly relay: {

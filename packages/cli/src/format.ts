@@ -1,5 +1,7 @@
 /** Text output: aligned tables, durations, milliseconds, cell values. */
 
+import { closest } from '@rtl/core';
+
 export interface TableOptions {
   /** Columns (by index) aligned to the right; numbers read better that way. */
   readonly right?: readonly number[];
@@ -92,24 +94,5 @@ export function plural(n: number, word: string, many = `${word}s`): string {
 
 /** The closest of `names` to `word` by edit distance, when it is close enough to be a typo. */
 export function suggest(word: string, names: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Infinity;
-  for (const name of names) {
-    const d = editDistance(word.toLowerCase(), name.toLowerCase());
-    if (d < bestDistance) [best, bestDistance] = [name, d];
-  }
-  return bestDistance <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
-}
-
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      cur[j] = Math.min((prev[j] ?? 0) + 1, (cur[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + cost);
-    }
-    prev = cur;
-  }
-  return prev[b.length] ?? 0;
+  return closest(word, names);
 }

@@ -8,6 +8,7 @@
  * retries, timeout_ms, split: { chunks }, after: [keys].
  */
 import { RtlError, describeValue } from './errors.js';
+import { closest } from './suggest.js';
 
 /** What the validator needs to know about tasks; implemented by @rtl/tasks. */
 export interface TaskCatalog {
@@ -202,31 +203,3 @@ function topoOrder(stages: StageSpec[]): StageSpec[] {
   return out;
 }
 
-/** The nearest name by edit distance, if it is near enough to be a likely typo. */
-export function closest(name: string, names: readonly string[]): string | undefined {
-  const target = name.toLowerCase().replace(/^task_/, '').replace(/_/g, '');
-  let best: string | undefined;
-  let bestD = Infinity;
-  for (const n of names) {
-    const d = editDistance(target, n.toLowerCase().replace(/_/g, ''));
-    if (d < bestD) {
-      bestD = d;
-      best = n;
-    }
-  }
-  return bestD <= Math.max(2, Math.floor(target.length / 3)) ? best : undefined;
-}
-
-function editDistance(a: string, b: string): number {
-  const prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let diag = prev[0] as number;
-    prev[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const up = prev[j] as number;
-      prev[j] = Math.min(up + 1, (prev[j - 1] as number) + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diag = up;
-    }
-  }
-  return prev[b.length] as number;
-}

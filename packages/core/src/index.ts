@@ -1,6 +1,7 @@
 export * from './errors.js';
 export * from './protocol.js';
 export * from './dsdsl.js';
+export * from './suggest.js';
 export * from './config.js';
 export * from './log.js';
 export * from './arrow.js';

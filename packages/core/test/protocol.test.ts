@@ -1425,6 +1425,7 @@ describe('peers (P-5, P-6, P-7) against a running relay', () => {
         state: 'PENDING',
         stage: '0',
         tasks: ['null'],
+        route: 'nowhere',
         node: null,
         waitingForNode: true,
         nodesThatCanRun: 0,

@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { RtlError } from '../errors.js';
+import { closest } from '../suggest.js';
 import { coerceSetting, expandHome } from './coerce.js';
 import {
   PORT_OFFSETS,
@@ -56,29 +57,10 @@ export function flagOfSetting(name: SettingName): string {
   return name.toLowerCase().replace(/_/g, '-');
 }
 
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      cur[j] = Math.min((prev[j] ?? 0) + 1, (cur[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + cost);
-    }
-    prev = cur;
-  }
-  return prev[b.length] ?? 0;
-}
-
 /** The setting a mistyped name most likely meant, if any is close. */
 export function suggestSetting(key: string): SettingName | undefined {
   const wanted = key.replace(/-/g, '_').toUpperCase();
-  let best: SettingName | undefined;
-  let bestDistance = Infinity;
-  for (const name of SETTING_NAMES) {
-    const d = editDistance(wanted, name);
-    if (d < bestDistance) [best, bestDistance] = [name, d];
-  }
-  return bestDistance <= Math.max(2, Math.floor(wanted.length / 4)) ? best : undefined;
+  return closest(wanted, SETTING_NAMES, { normalize: (s) => s, divisor: 4 }) as SettingName | undefined;
 }
 
 function show(name: SettingName | undefined, raw: unknown): string {
