@@ -13,6 +13,9 @@ import { average } from './table/average.js';
 import { filter } from './table/filter.js';
 import { nullTask } from './table/null.js';
 import { log, squareRoot } from './table/unary.js';
+import { ioTasks } from './groups/io.js';
+import { rowTasks } from './groups/rows.js';
+import { statsTasks } from './groups/stats.js';
 
 /** Every bundled task definition. */
 export const bundledTasks: readonly TableTaskDef[] = Object.freeze([
@@ -26,6 +29,9 @@ export const bundledTasks: readonly TableTaskDef[] = Object.freeze([
   squareRoot,
   average,
   filter,
+  ...rowTasks,
+  ...statsTasks,
+  ...ioTasks,
 ]);
 
 /** A new registry holding the bundled tasks (origin `'bundled'`); add deployed tasks to it. */
