@@ -5,10 +5,12 @@
  * ```ts
  * const scale = defineTableTask({ name: 'scale', summary: 'Multiply a column by k', params: p.object({ a: p.column(), k: p.number() }),
  *   run: (table, { a, k }, ctx) => ... });
- * registry.register(scale);
+ * const add = defineFunctionTask({ name: 'add', summary: 'a + b', run: (a: number, b: number) => a + b });
+ * registry.register(scale).register(add);
  * ```
  * Gotcha: `run` receives params already parsed by `params` (defaults filled, types checked);
- * columns named in them are checked against the table only when the task runs.
+ * columns named in them are checked against the table only when the task runs. Only what
+ * these two functions return counts as a task when a module is deployed (`taskExports`).
  */
 import type { Table } from 'apache-arrow';
 import { RtlError } from '@rtl/core';
@@ -36,7 +38,11 @@ export interface TableTaskDef<P = unknown> {
   run(table: Table, params: P, ctx: TaskContext): Table | Promise<Table>;
 }
 
-/** A canvas task: `(...args) => value`. Declared now so a registry can hold both kinds. */
+/**
+ * A canvas task: a plain function of CBOR values (numbers, strings, lists, maps, typed
+ * arrays) returning one, or a promise of one. Its names live apart from table tasks', so
+ * a function task `add` and the table task `add` both exist.
+ */
 export interface FunctionTaskDef {
   readonly kind: 'function';
   readonly name: string;
@@ -56,7 +62,19 @@ export interface TableTaskSpec<P> {
   run(table: Table, params: P, ctx: TaskContext): Table | Promise<Table>;
 }
 
+export interface FunctionTaskSpec {
+  readonly name: string;
+  readonly aliases?: readonly string[];
+  readonly summary: string;
+  /** The function; arguments arrive as decoded CBOR values. */
+  // Method syntax on purpose: `run(a: number, b: number)` is then accepted.
+  run(...args: never[]): unknown;
+}
+
 const NAME = /^[A-Za-z][A-Za-z0-9_]*$/;
+
+/** Every definition made by defineTableTask / defineFunctionTask (what a module may export). */
+const definitions = new WeakSet<object>();
 
 /** Check a task name (or alias) is an identifier, the form every spelling is derived from. */
 export function checkTaskName(name: string): void {
@@ -73,5 +91,75 @@ export function defineTableTask<P>(spec: TableTaskSpec<P>): TableTaskDef<P> {
   const aliases = spec.aliases ?? [];
   for (const n of [spec.name, ...aliases]) checkTaskName(n);
   const { name, summary, params } = spec;
-  return Object.freeze({ kind: 'table', name, aliases, summary, params, run: spec.run.bind(spec) });
+  const def: TableTaskDef<P> = Object.freeze({
+    kind: 'table',
+    name,
+    aliases,
+    summary,
+    params,
+    run: spec.run.bind(spec),
+  });
+  definitions.add(def);
+  return def;
+}
+
+/**
+ * Define a function task (the canvas kind).
+ *
+ * ```ts
+ * export const scale = defineFunctionTask({ name: 'scale', summary: 'x * k', run: (x: number, k: number) => x * k });
+ * await registry.register(scale).callFunction('scale', [2, 5]); // 10
+ * ```
+ */
+export function defineFunctionTask(spec: FunctionTaskSpec): FunctionTaskDef {
+  const aliases = spec.aliases ?? [];
+  for (const n of [spec.name, ...aliases]) checkTaskName(n);
+  if (typeof spec.run !== 'function')
+    throw new RtlError(
+      'RTL_ERR_INTERNAL',
+      `function task "${spec.name}": run is ${typeof spec.run}, expected a function`,
+      { task: spec.name },
+    );
+  const run = spec.run.bind(spec) as (...args: unknown[]) => unknown;
+  const def: FunctionTaskDef = Object.freeze({
+    kind: 'function',
+    name: spec.name,
+    aliases,
+    summary: spec.summary,
+    run,
+  });
+  definitions.add(def);
+  return def;
+}
+
+/** Whether `value` was made by defineTableTask or defineFunctionTask (of this copy of @rtl/tasks). */
+export function isTaskDefinition(value: unknown): value is TaskDef {
+  return typeof value === 'object' && value !== null && definitions.has(value);
+}
+
+/** One task a module exports. */
+export interface TaskExport {
+  /** The export's name (`default` for the default export). */
+  readonly exportName: string;
+  readonly def: TaskDef;
+}
+
+/**
+ * The tasks a module namespace exports: only values made by defineTableTask /
+ * defineFunctionTask count; a definition exported under two names counts once.
+ *
+ * ```ts
+ * const found = taskExports(await import(url)); // [{ exportName: 'scale', def }]
+ * ```
+ */
+export function taskExports(namespace: Readonly<Record<string, unknown>>): TaskExport[] {
+  const seen = new Set<TaskDef>();
+  const out: TaskExport[] = [];
+  for (const exportName of Object.keys(namespace).sort()) {
+    const value = namespace[exportName];
+    if (!isTaskDefinition(value) || seen.has(value)) continue;
+    seen.add(value);
+    out.push({ exportName, def: value });
+  }
+  return out;
 }
