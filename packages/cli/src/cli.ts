@@ -13,6 +13,7 @@ import {
   flagOfSetting,
 } from '@rtl/core';
 import { CliError, type Command } from './command.js';
+import { deploy } from './commands/deploy.js';
 import { restart } from './commands/restart.js';
 import { run } from './commands/run.js';
 import { start } from './commands/start.js';
@@ -23,7 +24,16 @@ import { suggest } from './format.js';
 import { commandHelp, mainHelp } from './help.js';
 
 /** Every command, in the order `rtl --help` lists them. */
-export const COMMANDS: readonly Command[] = [start, status, nodes, run, tasks, stop, restart];
+export const COMMANDS: readonly Command[] = [
+  start,
+  status,
+  nodes,
+  run,
+  tasks,
+  deploy,
+  stop,
+  restart,
+];
 
 /** The CLI package's version. */
 export function version(): string {

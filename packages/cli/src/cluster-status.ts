@@ -68,6 +68,8 @@ export function readClusterStatus(raw: Record<string, unknown>): ClusterStatus {
       pid: num(n.pid),
       queues: Array.isArray(n.queues) ? n.queues.map(String) : [],
       tasks: num(n.tasks),
+      functions: num(n.functions),
+      modules: Array.isArray(n.modules) ? n.modules.map(String) : [],
       credit: num(n.credit),
       running: num(n.running),
       lastSeenMs: num(n.lastSeenMs),

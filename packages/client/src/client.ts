@@ -15,6 +15,7 @@ import {
   emptyTable,
   encodeMessage,
   encodeTable,
+  encodeValue,
   getTable,
   putTable,
   receiveLoop,
@@ -22,9 +23,12 @@ import {
   tableByteLength,
   toTable,
   type DataRef,
+  type DeployedNode,
+  type DeployedTask,
   type Message,
   type Outgoing,
   type ProtocolLimits,
+  type StatusQuery,
 } from '@rtl/core';
 import type { Table } from 'apache-arrow';
 import { Job, type JobEvent } from './job.js';
@@ -59,6 +63,48 @@ interface PendingRequest {
   resolve: (status: Record<string, unknown>) => void;
 }
 
+export interface DeployOptions {
+  /** Module name: a letter, then letters, digits, `_` or `-` (at most 64). Deploying the same name again makes a new version. */
+  readonly name: string;
+  /** The module's ES source. It imports `defineTableTask` / `defineFunctionTask` / `p` from '@rtl/tasks'. */
+  readonly source: string;
+  /** How long to wait for the relay's answer (default: the client's timeoutMs). */
+  readonly timeoutMs?: number;
+}
+
+/** What a deploy did (the relay's DEPLOYED answer). */
+export interface DeployResult {
+  readonly name: string;
+  /** 1 for the first deploy of a name, then 2, 3, ... */
+  readonly version: number;
+  /** sha256 of the source's UTF-8 bytes, hex. */
+  readonly sha256: string;
+  /** The same source was the current version already: nothing changed. */
+  readonly unchanged: boolean;
+  readonly tasks: readonly DeployedTask[];
+  /** Tasks of the previous version this one no longer has. */
+  readonly removed: readonly string[];
+  /** Every tasknode that takes deploys: whether it loaded this version. */
+  readonly nodes: readonly DeployedNode[];
+}
+
+/** One task in `client.tasks()`. */
+export interface TaskEntry {
+  readonly name: string;
+  readonly kind: 'table' | 'function';
+  readonly summary: string;
+  readonly aliases: readonly string[];
+  /** `bundled`, `name@version` (a deployed module), or `tasknode <names>`. */
+  readonly origin: string;
+  /** A table task's parameter description, when the relay knows it. */
+  readonly params?: unknown;
+}
+
+interface PendingDeploy {
+  resolve: (r: DeployResult) => void;
+  reject: (err: RtlError) => void;
+}
+
 const DEFAULT_RELAY = 'tcp://127.0.0.1:19000';
 
 export function defaultRelayEndpoint(env: Record<string, string | undefined> = process.env): string {
@@ -77,6 +123,7 @@ export class Client implements AsyncDisposable {
   readonly #limits: ProtocolLimits;
   readonly #jobs = new Map<string, Job>();
   readonly #requests = new Map<string, PendingRequest>();
+  readonly #deploys = new Map<string, PendingDeploy>();
   #sock: zmq.Dealer | undefined;
   #out: Outbox | undefined;
   #store: Store | undefined;
@@ -111,8 +158,50 @@ export class Client implements AsyncDisposable {
     return this.request({ what: 'cluster' }, opts.timeoutMs ?? 2000);
   }
 
+  /**
+   * Deploy a task module to the cluster: the relay checks that it loads and exports tasks,
+   * stores it (version 1, 2, ... per name), and every tasknode loads it, now and when it
+   * joins later. Resolves once every connected tasknode loaded it (see `nodes`).
+   *
+   * ```ts
+   * const r = await client.deploy({ name: 'scale', source: readFileSync('scale.mjs', 'utf8') });
+   * r.version; // 1, then 2 for the next changed source
+   * ```
+   * Rejects with RtlError: RTL_ERR_BAD_DATA when the module does not load (the message names
+   * the module, the error and the line), exports no task, or a task name is taken; then
+   * nothing changed. DEPLOY is for trusted clients: the module runs on every tasknode.
+   */
+  deploy(opts: DeployOptions): Promise<DeployResult> {
+    this.#assertOpen();
+    const id = randomUUID();
+    const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
+    return new Promise<DeployResult>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#deploys.delete(id);
+        reject(new RtlError('RTL_ERR_TIMEOUT', `deploy of module "${opts.name}": no answer from the relay at ${this.relay} within ${String(timeoutMs)} ms (is it running? \`rtl status\`)`, { module: opts.name, limit: timeoutMs }));
+      }, timeoutMs);
+      this.#deploys.set(id, {
+        resolve: (r) => {
+          clearTimeout(timer);
+          resolve(r);
+        },
+        reject: (err) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      });
+      this.#send({ t: 'DEPLOY', id, name: opts.name, data: { kind: 'cbor', frames: 1 } }, [encodeValue(opts.source)]);
+    });
+  }
+
+  /** Every task the cluster knows, bundled and deployed, with kind and origin. Rejects with RTL_ERR_RELAY_UNREACHABLE when no relay answers. */
+  async tasks(opts: { timeoutMs?: number } = {}): Promise<TaskEntry[]> {
+    const answer = await this.request({ what: 'tasks' }, opts.timeoutMs ?? 2000);
+    return Array.isArray(answer.tasks) ? (answer.tasks as TaskEntry[]) : [];
+  }
+
   /** @internal A STATUS request; resolves with the relay's answer. */
-  request(query: { what: 'cluster' | 'job' | 'store'; id?: string }, timeoutMs: number): Promise<Record<string, unknown>> {
+  request(query: StatusQuery, timeoutMs: number): Promise<Record<string, unknown>> {
     this.#assertOpen();
     const rid = randomUUID();
     return new Promise((resolve, reject) => {
@@ -136,6 +225,8 @@ export class Client implements AsyncDisposable {
     this.#closed = true;
     for (const job of this.#jobs.values()) job._fail(new RtlError('RTL_ERR_CANCELLED', `client closed while job ${job.id} was pending`, { job: job.id }));
     this.#jobs.clear();
+    for (const d of this.#deploys.values()) d.reject(new RtlError('RTL_ERR_CANCELLED', 'client closed while a deploy was pending'));
+    this.#deploys.clear();
     if (this.#out) await Promise.race([this.#out.flushed(), new Promise((r) => setTimeout(r, 100))]);
     this.#sock?.close();
     this.#sock = undefined;
@@ -236,9 +327,24 @@ export class Client implements AsyncDisposable {
       case 'ACCEPTED':
         this.#jobs.get(msg.id)?._accepted();
         return;
-      case 'REJECTED':
+      case 'REJECTED': {
+        const deploy = this.#deploys.get(msg.id);
+        if (deploy !== undefined) {
+          this.#deploys.delete(msg.id);
+          deploy.reject(RtlError.fromWire(msg.error));
+          return;
+        }
         this.#jobs.get(msg.id)?._fail(RtlError.fromWire(msg.error));
         return;
+      }
+      case 'DEPLOYED': {
+        const deploy = this.#deploys.get(msg.id);
+        if (deploy === undefined) return;
+        this.#deploys.delete(msg.id);
+        const { name, version, sha256, unchanged, tasks, removed, nodes } = msg;
+        deploy.resolve({ name, version, sha256, unchanged, tasks, removed, nodes });
+        return;
+      }
       case 'ERROR':
         this.#jobs.get(msg.id)?._fail(RtlError.fromWire(msg.error));
         return;

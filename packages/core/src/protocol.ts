@@ -71,12 +71,24 @@ export interface Hello extends Base {
   readonly t: 'HELLO';
   readonly node: string;
   readonly queues: readonly string[];
+  /** Canonical names of the table tasks (the DSDSL kind) it can run. */
   readonly tasks: readonly string[];
   readonly credit: number;
   readonly host: string;
   /** The LMDB store this node can read by reference, as `host:path`; '' when none. */
   readonly store: string;
   readonly pid: number;
+  /** Canonical names of the function tasks (the canvas kind) it can call. [P-8.4] */
+  readonly functions?: readonly string[];
+  /** Deployed modules it runs, as `name@version`; present means it takes DEPLOY. [P-8.4] */
+  readonly modules?: readonly string[];
+  /** Deployed modules it could not load: `{ module: 'name@version', error }`. [P-8.4] */
+  readonly failed?: readonly ModuleFailure[];
+}
+/** A deployed module a tasknode could not load (HELLO.failed). */
+export interface ModuleFailure {
+  readonly module: string;
+  readonly error: WireError;
 }
 export interface Ready extends Base {
   readonly t: 'READY';
@@ -125,9 +137,14 @@ export interface Status extends Base {
   readonly t: 'STATUS';
   /** Request id chosen by the asker, echoed in the answer. */
   readonly rid: string;
-  /** In a request: what to report ('cluster', or 'job' with `id`). In an answer: the report. */
-  readonly query?: { readonly what: 'cluster' | 'job' | 'store'; readonly id?: string };
+  /** In a request: what to report ('cluster', 'job' with `id`, 'store', 'tasks'). In an answer: the report. */
+  readonly query?: StatusQuery;
   readonly status?: Record<string, unknown>;
+}
+/** What a STATUS request asks for. [P-6.5] */
+export interface StatusQuery {
+  readonly what: 'cluster' | 'job' | 'store' | 'tasks';
+  readonly id?: string;
 }
 export interface Stage extends Base {
   readonly t: 'STAGE';
@@ -155,11 +172,49 @@ export interface StageFailed extends Base {
   readonly attempt: number;
   readonly error: WireError;
 }
+/**
+ * A task module: C → R asks to deploy it, R → N hands it to a tasknode. The one `cbor`
+ * payload frame is the module's ES source as a text string. [P-8.1]
+ */
 export interface Deploy extends Base {
   readonly t: 'DEPLOY';
+  /** Request id (C → R); the relay's deploy id (R → N). */
   readonly id: string;
+  /** Module name: a letter, then letters, digits, `_` or `-` (at most 64). */
   readonly name: string;
   readonly data: DataRef;
+  /** R → N only: the version the relay gave it (1, 2, ...). */
+  readonly version?: number;
+  /** R → N only: sha256 of the source's UTF-8 bytes, lower-case hex. */
+  readonly sha256?: string;
+}
+/** One task of a deployed module (DEPLOYED.tasks). */
+export interface DeployedTask {
+  readonly name: string;
+  readonly kind: 'table' | 'function';
+  readonly summary: string;
+  /** `added`: the previous version did not have it; `replaced`: it did; `unchanged`: the same source was deployed again. */
+  readonly change: 'added' | 'replaced' | 'unchanged';
+}
+/** How one tasknode took a deploy (DEPLOYED.nodes). */
+export interface DeployedNode {
+  readonly node: string;
+  readonly ok: boolean;
+  readonly message?: string;
+}
+/** R → C: the module is stored and every tasknode connected took it (or said why not). [P-8.3] */
+export interface Deployed extends Base {
+  readonly t: 'DEPLOYED';
+  readonly id: string;
+  readonly name: string;
+  readonly version: number;
+  readonly sha256: string;
+  /** The source was the current version's already: nothing changed. */
+  readonly unchanged: boolean;
+  readonly tasks: readonly DeployedTask[];
+  /** Tasks of the previous version that this one no longer has. */
+  readonly removed: readonly string[];
+  readonly nodes: readonly DeployedNode[];
 }
 /** Several messages to the same peer in one ZeroMQ message. [P-4.7] */
 export interface Batch extends Base {
@@ -188,6 +243,7 @@ export type Message =
   | StageDone
   | StageFailed
   | Deploy
+  | Deployed
   | EventMsg
   | Batch;
 
@@ -203,7 +259,7 @@ type Spec = Readonly<Record<string, FieldKind | `${FieldKind}?`>>;
 
 /** Required fields per type. [P-3.3] */
 const SPECS: Readonly<Record<MessageType, Spec>> = {
-  HELLO: { node: 'str', queues: 'strs', tasks: 'strs', credit: 'int', host: 'str', store: 'str', pid: 'int' },
+  HELLO: { node: 'str', queues: 'strs', tasks: 'strs', credit: 'int', host: 'str', store: 'str', pid: 'int', functions: 'strs?', modules: 'strs?', failed: 'arr?' },
   READY: { credit: 'int' },
   HEARTBEAT: {},
   SUBMIT: { id: 'str', doc: 'obj', data: 'data', events: 'bool', store: 'str' },
@@ -216,7 +272,8 @@ const SPECS: Readonly<Record<MessageType, Spec>> = {
   STAGE: { id: 'str', stage: 'str', attempt: 'int', tasks: 'calls', data: 'data', store: 'str' },
   STAGE_DONE: { id: 'str', stage: 'str', attempt: 'int', data: 'data', ms: 'num', tasks: 'arr' },
   STAGE_FAILED: { id: 'str', stage: 'str', attempt: 'int', error: 'error' },
-  DEPLOY: { id: 'str', name: 'str', data: 'data' },
+  DEPLOY: { id: 'str', name: 'str', data: 'data', version: 'int?', sha256: 'str?' },
+  DEPLOYED: { id: 'str', name: 'str', version: 'int', sha256: 'str', unchanged: 'bool', tasks: 'arr', removed: 'strs', nodes: 'arr' },
   EVENT: { topic: 'str', event: 'obj' },
   BATCH: { sizes: 'arr' },
 };

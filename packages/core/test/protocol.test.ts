@@ -135,6 +135,20 @@ const FIXTURES: Record<MessageType, { msg: Outgoing; payload: Buffer[] }> = {
     msg: { t: 'DEPLOY', id: 'deploy-1', name: 'scale.mjs', data: { kind: 'cbor', frames: 1 } },
     payload: [Buffer.from([0x60])],
   },
+  DEPLOYED: {
+    msg: {
+      t: 'DEPLOYED',
+      id: 'deploy-1',
+      name: 'scale',
+      version: 2,
+      sha256: '3f2a',
+      unchanged: false,
+      tasks: [{ name: 'scaleBy', kind: 'table', summary: 'x * k', change: 'replaced' }],
+      removed: ['cube'],
+      nodes: [{ node: 'node-a', ok: true }],
+    },
+    payload: [],
+  },
   EVENT: {
     msg: {
       t: 'EVENT',
@@ -227,9 +241,9 @@ describe('golden fixtures (protocol v1)', () => {
     }
   }
 
-  it('has a fixture for each of the 15 message types and no other', () => {
+  it('has a fixture for each of the 17 message types and no other', () => {
     expect(Object.keys(FIXTURES).sort()).toEqual([...MESSAGE_TYPES].sort());
-    expect(MESSAGE_TYPES).toHaveLength(16);
+    expect(MESSAGE_TYPES).toHaveLength(17);
   });
 
   it.each(MESSAGE_TYPES)('encodeMessage writes exactly the bytes of %s.hex', (type) => {
@@ -253,6 +267,33 @@ describe('golden fixtures (protocol v1)', () => {
     const { msg: back, payload: got } = accepted(decodeMessage(frames(msg, payload)));
     expect(back).toEqual({ v: PROTOCOL_VERSION, ...msg });
     expect(got).toEqual(payload);
+  });
+
+  // Deployed modules (P-8.4): a HELLO with its optional module fields, and DEPLOY as the relay sends it.
+  const MODULE_FIXTURES: Record<string, Outgoing> = {
+    'HELLO-modules': {
+      ...FIXTURES.HELLO.msg,
+      functions: ['add', 'tsum'],
+      modules: ['scale@2'],
+      failed: [{ module: 'calib@1', error: { code: 'RTL_ERR_BAD_DATA', message: 'no calibration file' } }],
+    } as Outgoing,
+    'DEPLOY-to-node': {
+      t: 'DEPLOY',
+      id: 'scale@2',
+      name: 'scale',
+      data: { kind: 'cbor', frames: 1 },
+      version: 2,
+      sha256: '3f2a',
+    },
+  };
+  it.each(Object.keys(MODULE_FIXTURES))('[P-8.4] encodeMessage writes exactly the bytes of %s.hex, plain CBOR', (name) => {
+    const msg = MODULE_FIXTURES[name] as Outgoing;
+    const golden = readFileSync(new URL(`${name}.hex`, FIXTURE_DIR), 'utf8').trim();
+    const head = frames(msg)[0] as Buffer;
+    expect(hex(head)).toBe(golden);
+    expect(hex(head)).toBe(hex(Buffer.from(cbor({ v: 1, ...msg }))));
+    const payload = 'data' in msg ? [Buffer.from([0x60])] : [];
+    expect(accepted(decodeMessage([head, ...payload])).msg).toEqual({ v: 1, ...msg });
   });
 
   it('the worked example of docs/protocol.md: ACCEPTED for job-1, byte by byte', () => {
@@ -548,6 +589,7 @@ describe('header (P-3)', () => {
     STAGE_DONE: { id: STR, stage: STR, attempt: INT, data: DATA, ms: [...NUM], tasks: ARR },
     STAGE_FAILED: { id: STR, stage: STR, attempt: INT, error: ERR },
     DEPLOY: { id: STR, name: STR, data: DATA },
+    DEPLOYED: { id: STR, name: STR, version: INT, sha256: STR, unchanged: BOOL, tasks: ARR, removed: STRS, nodes: ARR },
     EVENT: { topic: STR, event: MAP },
     BATCH: { sizes: ARR },
   };
@@ -558,9 +600,9 @@ describe('header (P-3)', () => {
     Object.entries(REQUIRED[t]).flatMap(([f, bads]) => bads.map((bad) => [t, f, bad] as const)),
   );
 
-  it('[P-3.3] every type has required fields listed (the table covers all 16 types)', () => {
+  it('[P-3.3] every type has required fields listed (the table covers all 17 types)', () => {
     expect(Object.keys(REQUIRED).sort()).toEqual([...MESSAGE_TYPES].sort());
-    expect(missing.length).toBe(45);
+    expect(missing.length).toBe(53);
   });
 
   it.each(missing)('[P-3.3] %s without "%s" is refused naming the field', (t, field) => {
@@ -598,6 +640,17 @@ describe('header (P-3)', () => {
         rule: 'P-3.3',
         param: 'ms',
       });
+  });
+
+  it('[P-3.3] HELLO.functions / modules / failed and DEPLOY.version / sha256 are optional, and typed when present', () => {
+    const helloBase = { v: 1, ...FIXTURES.HELLO.msg };
+    expect(decodeMessage([raw({ ...helloBase, functions: ['tsum'], modules: [], failed: [] })]).ok).toBe(true);
+    for (const [field, bad] of [['functions', [1]], ['modules', 'scale@1'], ['failed', {}]] as const)
+      expect(rejected(decodeMessage([raw({ ...helloBase, [field]: bad })])).detail).toEqual({ rule: 'P-3.3', param: field });
+    const deployBase = { v: 1, ...FIXTURES.DEPLOY.msg };
+    expect(decodeMessage([raw({ ...deployBase, version: 3, sha256: 'ab' }), ...FIXTURES.DEPLOY.payload]).ok).toBe(true);
+    for (const [field, bad] of [['version', -1], ['version', '2'], ['sha256', 5]] as const)
+      expect(rejected(decodeMessage([raw({ ...deployBase, [field]: bad }), ...FIXTURES.DEPLOY.payload])).detail).toEqual({ rule: 'P-3.3', param: field });
   });
 
   it('[P-3.3] STATUS: query and status are optional, but must be maps when present', () => {
@@ -1047,9 +1100,9 @@ describe('peers (P-5, P-6, P-7) against a running relay', () => {
       code: 'RTL_ERR_PROTOCOL',
       detail: { rule: 'P-5.1' },
     });
-    await client.send(FIXTURES.DEPLOY.msg, FIXTURES.DEPLOY.payload);
+    await client.send(FIXTURES.STAGE_FAILED.msg, FIXTURES.STAGE_FAILED.payload);
     expect((await client.nextOf('REJECTED')).msg).toMatchObject({
-      id: 'deploy-1',
+      id: 'job-1',
       error: { detail: { rule: 'P-5.1' } },
     });
     const node = await joinNode(relay, 'n1');

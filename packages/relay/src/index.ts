@@ -1,2 +1,3 @@
-export { Relay, type RelayEndpoints, type RelayOptions, type RelaySettings, type RelayStatus, type NodeStatus } from './relay.js';
+export { Relay, type RelayEndpoints, type RelayOptions, type RelaySettings, type RelayStatus, type NodeStatus, type TaskListing, type ModuleListing } from './relay.js';
+export { MODULE_NAME } from './modules.js';
 export { Scheduler, type Assignment, type NodeHello, type NodeState, type Placement } from './scheduler.js';

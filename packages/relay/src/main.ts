@@ -1,6 +1,6 @@
 /** Process entry: `node main.js [--relay-recv 19000 ...]` runs a relay until SIGTERM / SIGINT. */
 import { RtlError, Store, createLogger, effectiveLogLevel, loadConfig, parseFlags } from '@rtl/core';
-import { createBundledRegistry } from '@rtl/tasks';
+import { createBundledRegistry, registerBundledFunctions } from '@rtl/tasks';
 import { Relay } from './relay.js';
 
 async function main(): Promise<void> {
@@ -8,7 +8,7 @@ async function main(): Promise<void> {
   const config = loadConfig({ env: process.env, flags });
   const log = createLogger({ name: 'relay', level: effectiveLogLevel(config) });
   const store = Store.open({ path: config.CACHE_PATH, mapSize: config.CACHE_MAP_SIZE });
-  const relay = await Relay.start(config, { logger: log, catalog: createBundledRegistry(), store });
+  const relay = await Relay.start(config, { logger: log, catalog: registerBundledFunctions(createBundledRegistry()), store });
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;

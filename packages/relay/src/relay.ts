@@ -1,7 +1,9 @@
 /**
  * The relay: RECV (ROUTER, clients), SEND (ROUTER, tasknodes), PUBLISH (XPUB, events).
  * It validates documents before ACCEPTED, runs each job's stages on tasknodes with credit,
- * and sends the final RESULT to the submitting client over RECV.
+ * and sends the final RESULT to the submitting client over RECV. It keeps deployed task
+ * modules (P-8): checks each in a child process, stores it in the LMDB store, and hands it
+ * to every tasknode, now and when one joins later.
  */
 import { hostname } from 'node:os';
 import * as zmq from 'zeromq';
@@ -10,7 +12,9 @@ import {
   Outbox,
   RtlError,
   decodeMessage,
+  decodeValue,
   encodeMessage,
+  encodeValue,
   getTable,
   parseDocument,
   encodeTable,
@@ -20,6 +24,8 @@ import {
   toWireError,
   unbatch,
   type DataRef,
+  type DeployedNode,
+  type DeployedTask,
   type ErrorCode,
   type JobSpec,
   type Logger,
@@ -33,8 +39,18 @@ import {
   type CatalogTask,
   DEFAULT_LIMITS,
 } from '@rtl/core';
-import { toCamelCase } from '@rtl/tasks';
+import { bundledFunctionTasks, spellingsOf, toCamelCase, type TaskKind } from '@rtl/tasks';
 import { Scheduler, type NodeState, type Placement } from './scheduler.js';
+import {
+  MODULE_ERROR,
+  MODULE_NAME,
+  ModuleBook,
+  checkModule,
+  defaultModuleDir,
+  sourceHash,
+  type CheckedTask,
+  type CurrentModule,
+} from './modules.js';
 
 /** The settings the relay reads (a Config has them all). */
 export interface RelaySettings {
@@ -56,6 +72,36 @@ export interface RelayOptions {
   readonly store?: Store;
   /** Clock, for tests. */
   readonly now?: () => number;
+  /** Where deployed modules are written to be checked (default: `<store>/modules`, or a temp dir). */
+  readonly moduleDir?: string;
+  /** How long a deployed module may take to load in the check process (default 20000 ms). */
+  readonly moduleCheckMs?: number;
+  /** How long a deploy waits for each tasknode to load the module (default 20000 ms). */
+  readonly deployWaitMs?: number;
+}
+
+/** One task in a STATUS `{ what: 'tasks' }` answer. [P-8.5] */
+export interface TaskListing {
+  readonly name: string;
+  readonly kind: TaskKind;
+  readonly summary: string;
+  readonly aliases: readonly string[];
+  /** `bundled`, `name@version` (a deployed module), or `tasknode <names>` (known only from tasknodes). */
+  readonly origin: string;
+  /** A table task's parameters (a ParamDoc), when known. */
+  readonly params?: unknown;
+}
+
+/** One deployed module in a STATUS `{ what: 'tasks' }` answer. */
+export interface ModuleListing {
+  readonly name: string;
+  readonly version: number;
+  readonly sha256: string;
+  readonly bytes: number;
+  readonly deployedAt: number;
+  readonly tasks: readonly string[];
+  /** Tasknodes that run this version. */
+  readonly nodes: readonly string[];
 }
 
 export interface RelayEndpoints {
@@ -70,10 +116,25 @@ export interface NodeStatus {
   readonly pid: number;
   readonly queues: readonly string[];
   readonly tasks: number;
+  /** Function tasks it announced. */
+  readonly functions: number;
+  /** Deployed modules it runs (`name@version`). */
+  readonly modules: readonly string[];
   readonly credit: number;
   readonly running: number;
   readonly lastSeenMs: number;
   readonly alive: boolean;
+}
+
+/** What a tasknode's HELLO says about function tasks and deployed modules. */
+interface NodeModules {
+  readonly functions: readonly string[];
+  /** Modules it runs (`name@version`); undefined: it does not take DEPLOY. */
+  readonly has: ReadonlySet<string> | undefined;
+  /** Modules it could not load, with why. */
+  readonly failed: ReadonlyMap<string, string>;
+  /** Modules handed to it that it has not announced yet. */
+  readonly sent: Set<string>;
 }
 
 export interface RelayStatus {
@@ -114,6 +175,8 @@ interface Job {
 }
 
 type FinishedState = 'done' | 'failed' | 'cancelled';
+const MODULE_CHECK_MS = 20_000;
+const DEPLOY_WAIT_MS = 20_000;
 const FINISHED_KEEP = 10_000;
 const TOPIC_JOB = 'job.';
 const TOPIC_NODE = 'node.';
@@ -143,6 +206,20 @@ export class Relay implements AsyncDisposable {
   readonly #warned = new Set<string>();
   readonly #subscriptions = new Set<string>();
   readonly #heartbeat: NodeJS.Timeout;
+  readonly #book: ModuleBook;
+  readonly #moduleDir: string;
+  readonly #moduleCheckMs: number;
+  readonly #deployWaitMs: number;
+  /** Deploys run one after another. */
+  #deployTurn: Promise<void> = Promise.resolve();
+  /** Ends the module check running now (on shutdown). */
+  #stopCheck: (() => void) | undefined;
+  /** Per tasknode id. */
+  readonly #nodeModules = new Map<string, NodeModules>();
+  /** Deployed tasks by `kind:spelling`. */
+  readonly #moduleSpellings = new Map<string, { module: CurrentModule; task: CheckedTask }>();
+  /** Deploys waiting for a tasknode to load a module, by `<node id> <name@version>`. */
+  readonly #acks = new Map<string, (r: Omit<DeployedNode, 'node'>) => void>();
   #accepting = true;
   #closing: Promise<void> | undefined;
   #resolveClosed!: () => void;
@@ -172,6 +249,11 @@ export class Relay implements AsyncDisposable {
       resolve: (name) => this.#resolveTask(name),
       names: () => this.#taskNames(),
     };
+    this.#book = ModuleBook.open(opts.store, this.#log);
+    this.#indexModules();
+    this.#moduleDir = opts.moduleDir ?? defaultModuleDir(opts.store);
+    this.#moduleCheckMs = opts.moduleCheckMs ?? MODULE_CHECK_MS;
+    this.#deployWaitMs = opts.deployWaitMs ?? DEPLOY_WAIT_MS;
     this.closed = new Promise((r) => (this.#resolveClosed = r));
     void receiveLoop(this.#recv, (f) => this.#onClient(f), (err) => this.#log.error({ err }, 'RECV receive failed'));
     void receiveLoop(this.#send, (f) => this.#onNode(f), (err) => this.#log.error({ err }, 'SEND receive failed'));
@@ -212,6 +294,8 @@ export class Relay implements AsyncDisposable {
       pid: n.hello.pid,
       queues: n.hello.queues,
       tasks: n.tasks.size,
+      functions: this.#nodeModules.get(n.id)?.functions.length ?? 0,
+      modules: [...(this.#nodeModules.get(n.id)?.has ?? [])].sort(),
       credit: n.credit,
       running: n.inflight.size,
       lastSeenMs: now - n.lastSeen,
@@ -246,6 +330,8 @@ export class Relay implements AsyncDisposable {
       await new Promise((r) => setTimeout(r, 20));
     }
     clearInterval(this.#heartbeat);
+    this.#stopCheck?.();
+    for (const settle of this.#acks.values()) settle({ ok: false, message: 'the relay shut down before the tasknode loaded the module' });
     for (const job of this.#jobs.values()) if (job.run?.timer) clearTimeout(job.run.timer);
     await Promise.race([Promise.all([this.#recvOut.flushed(), this.#sendOut.flushed()]), new Promise((r) => setTimeout(r, 200))]);
     this.#recv.close();
@@ -258,8 +344,22 @@ export class Relay implements AsyncDisposable {
   // ---- catalog: bundled tasks plus whatever connected tasknodes announce ----
 
   #resolveTask(name: string): CatalogTask | undefined {
+    // A deployed module's table task (its name never clashes with a bundled table task); its
+    // parameters are checked on the tasknode. It goes first: the catalog may resolve the same
+    // spelling to a bundled *function* task, which a stage cannot run.
+    const table = this.#moduleTask('table', name);
+    if (table !== undefined) return { name: table.task.name };
     const base = this.#baseCatalog?.resolve(name);
     if (base !== undefined) return base;
+    const fn = this.#moduleTask('function', name);
+    if (fn !== undefined) {
+      return {
+        name: fn.task.name,
+        validate: (_params, where) => {
+          throw new RtlError('RTL_ERR_BAD_DOCUMENT', `stage "${where.stage}", task "${where.task}": "${fn.task.name}" is a function task (for canvas calls, from module ${fn.module.label}); a stage runs table tasks`, { stage: where.stage, task: where.task });
+        },
+      };
+    }
     // A task only tasknodes announce (a module's): any of the accepted spellings names it.
     const canonical = toCamelCase(name.replace(/^task_/, ''));
     for (const n of this.#sched.nodes.values()) {
@@ -271,8 +371,76 @@ export class Relay implements AsyncDisposable {
 
   #taskNames(): string[] {
     const names = new Set(this.#baseCatalog?.names() ?? []);
+    for (const m of this.#book.current()) for (const t of m.tasks) if (t.kind === 'table') names.add(t.name);
     for (const n of this.#sched.nodes.values()) for (const t of n.tasks) names.add(t);
     return [...names].sort();
+  }
+
+  /** The current deployed task of `kind` that `spelling` names. */
+  #moduleTask(kind: TaskKind, spelling: string): { module: CurrentModule; task: CheckedTask } | undefined {
+    return this.#moduleSpellings.get(`${kind}:${spelling}`);
+  }
+
+  /** Rebuild the spelling index of deployed tasks (after the book changed). */
+  #indexModules(): void {
+    this.#moduleSpellings.clear();
+    for (const module of this.#book.current())
+      for (const task of module.tasks)
+        for (const n of [task.name, ...task.aliases]) for (const sp of spellingsOf(n)) this.#moduleSpellings.set(`${task.kind}:${sp}`, { module, task });
+  }
+
+  /** The relay's own tasks (its catalog's, mostly bundled, and the bundled function tasks), for listings and clash checks. */
+  #bundledTasks(): TaskListing[] {
+    const out = new Map<string, TaskListing>();
+    const catalog = this.#baseCatalog;
+    if (isListable(catalog)) {
+      for (const t of catalog.list()) {
+        const def = catalog.get(t.name, t.kind);
+        let params: unknown;
+        try {
+          params = def?.kind === 'table' ? def.params?.describe() : undefined;
+        } catch {
+          params = undefined;
+        }
+        out.set(`${t.kind}:${t.name}`, { name: t.name, kind: t.kind, summary: t.summary, aliases: t.aliases, origin: t.origin, ...(params === undefined ? {} : { params }) });
+      }
+    } else {
+      for (const name of catalog?.names() ?? []) out.set(`table:${name}`, { name, kind: 'table', summary: '', aliases: [], origin: 'bundled' });
+    }
+    for (const def of bundledFunctionTasks)
+      if (!out.has(`function:${def.name}`)) out.set(`function:${def.name}`, { name: def.name, kind: 'function', summary: def.summary, aliases: def.aliases, origin: 'bundled' });
+    return [...out.values()];
+  }
+
+  /** Every task: bundled, deployed, and those only tasknodes announce. [P-8.5] */
+  #listTasks(): { tasks: TaskListing[]; modules: ModuleListing[] } {
+    const tasks = new Map<string, TaskListing>();
+    for (const t of this.#bundledTasks()) tasks.set(`${t.kind}:${t.name}`, t);
+    const modules: ModuleListing[] = [];
+    for (const m of this.#book.current()) {
+      for (const t of m.tasks)
+        tasks.set(`${t.kind}:${t.name}`, { name: t.name, kind: t.kind, summary: t.summary, aliases: t.aliases, origin: m.label, ...(t.params === undefined ? {} : { params: t.params }) });
+      const nodes = [...this.#sched.nodes.values()].filter((n) => this.#nodeModules.get(n.id)?.has?.has(m.label)).map((n) => n.hello.name);
+      modules.push({ name: m.name, version: m.version, sha256: m.sha256, bytes: m.bytes, deployedAt: m.deployedAt, tasks: m.tasks.map((t) => t.name), nodes: nodes.sort() });
+    }
+    const fromNodes = new Map<string, Set<string>>();
+    for (const n of this.#sched.nodes.values()) {
+      const add = (kind: TaskKind, name: string): void => {
+        if (tasks.has(`${kind}:${name}`)) return;
+        const key = `${kind}:${name}`;
+        const set = fromNodes.get(key) ?? new Set<string>();
+        set.add(n.hello.name);
+        fromNodes.set(key, set);
+      };
+      for (const t of n.hello.tasks) add('table', t);
+      for (const f of this.#nodeModules.get(n.id)?.functions ?? []) add('function', f);
+    }
+    for (const [key, names] of fromNodes) {
+      const [kind, name] = key.split(/:(.*)/s) as [TaskKind, string];
+      tasks.set(key, { name, kind, summary: '', aliases: [], origin: `tasknode ${[...names].sort().join(', ')}` });
+    }
+    const order = (t: TaskListing): string => `${t.name}\u0000${t.kind === 'table' ? '0' : '1'}`;
+    return { tasks: [...tasks.values()].sort((a, b) => (order(a) < order(b) ? -1 : order(a) > order(b) ? 1 : 0)), modules };
   }
 
   // ---- RECV: clients ----
@@ -302,6 +470,9 @@ export class Relay implements AsyncDisposable {
         return;
       case 'HEARTBEAT':
         this.#toClient(identity, { t: 'HEARTBEAT' });
+        return;
+      case 'DEPLOY':
+        this.#deployTurn = this.#deployTurn.then(() => this.#deploy(identity, msg, payload));
         return;
       default: {
         const error = new RtlError('RTL_ERR_PROTOCOL', `[P-5.1] ${msg.t} is not a message a client sends to RECV`, { rule: 'P-5.1' });
@@ -405,6 +576,8 @@ export class Relay implements AsyncDisposable {
       }
     } else if (query?.what === 'store') {
       status = { store: this.#store?.id ?? '' };
+    } else if (query?.what === 'tasks') {
+      status = { ...this.#listTasks() };
     } else {
       status = this.status() as unknown as Record<string, unknown>;
     }
@@ -580,6 +753,7 @@ export class Relay implements AsyncDisposable {
     if (msg.t === 'HELLO') {
       const known = this.#sched.node(id) !== undefined;
       const node = this.#sched.addNode(identity, { name: msg.node, queues: msg.queues, tasks: msg.tasks, credit: msg.credit, host: msg.host, store: msg.store, pid: msg.pid }, now);
+      this.#helloModules(node, msg);
       if (!known) {
         this.#log.info({ node: msg.node, host: msg.host, credit: msg.credit, tasks: msg.tasks.length, queues: msg.queues }, 'tasknode joined');
         this.#publish(`${TOPIC_NODE}up`, { type: 'node.up', node: node.hello.name, host: node.hello.host, queues: node.hello.queues });
@@ -626,6 +800,8 @@ export class Relay implements AsyncDisposable {
 
   #nodeLost(node: NodeState<Run>, now: number): void {
     const runs = this.#sched.removeNode(node.id);
+    this.#nodeModules.delete(node.id);
+    for (const [key, settle] of this.#acks) if (key.startsWith(`${node.id} `)) settle({ ok: false, message: 'left before it loaded the module' });
     this.#log.warn({ node: node.hello.name, host: node.hello.host, silentMs: now - node.lastSeen, stages: runs.length }, 'tasknode silent past liveness: dropped');
     this.#publish(`${TOPIC_NODE}down`, { type: 'node.down', node: node.hello.name, host: node.hello.host, reason: 'silent' });
     for (const run of runs) {
@@ -640,6 +816,166 @@ export class Relay implements AsyncDisposable {
       }
     }
     this.#dispatch();
+  }
+
+  // ---- deployed modules (P-8) ----
+
+  /** A DEPLOY from a client: check, store, hand out, answer DEPLOYED or REJECTED. [P-8.1] */
+  async #deploy(client: Buffer, msg: Extract<Message, { t: 'DEPLOY' }>, payload: Buffer[]): Promise<void> {
+    const { id, name } = msg;
+    try {
+      this.#assertAccepting(name);
+      if (!MODULE_NAME.test(name))
+        throw new RtlError(MODULE_ERROR, `module name ${JSON.stringify(name)} is not valid: use a letter, then letters, digits, "_" or "-" (at most 64), like "scale"`, { module: name, param: 'name' });
+      const frame = payload[0];
+      if (msg.data.kind !== 'cbor' || frame === undefined)
+        throw new RtlError(MODULE_ERROR, `DEPLOY of module "${name}": the source goes in one cbor payload frame holding a text string, not ${msg.data.kind} data`, { module: name, param: 'data' });
+      const source = decodeValue(frame, this.#limits);
+      if (typeof source !== 'string')
+        throw new RtlError(MODULE_ERROR, `DEPLOY of module "${name}": the cbor payload must be the module's source as a text string`, { module: name, param: 'data' });
+      const sha256 = sourceHash(source);
+      const current = this.#book.get(name);
+      if (current?.sha256 === sha256) {
+        // The same source again: nothing changes; say who runs it.
+        const nodes = await this.#handOut(current, false);
+        this.#toClient(client, { t: 'DEPLOYED', id, name, version: current.version, sha256, unchanged: true, tasks: current.tasks.map((t) => ({ name: t.name, kind: t.kind, summary: t.summary, change: 'unchanged' as const })), removed: [], nodes });
+        return;
+      }
+      const tasks = await checkModule({ dir: this.#moduleDir, name, source, timeoutMs: this.#moduleCheckMs, onChild: (stop) => (this.#stopCheck = stop) });
+      if (tasks.length === 0)
+        throw new RtlError(MODULE_ERROR, `module "${name}" exports no task: export what defineTableTask(...) or defineFunctionTask(...) from '@rtl/tasks' returns (other exports do not count)`, { module: name });
+      this.#checkClashes(name, tasks);
+      this.#assertAccepting(name);
+      const module = await this.#book.add(name, source, sha256, tasks, this.#now());
+      this.#indexModules();
+      const before = new Set((current?.tasks ?? []).map((t) => `${t.kind}:${t.name}`));
+      const listed: DeployedTask[] = tasks.map((t) => ({ name: t.name, kind: t.kind, summary: t.summary, change: before.has(`${t.kind}:${t.name}`) ? 'replaced' : 'added' }));
+      const now = new Set(tasks.map((t) => `${t.kind}:${t.name}`));
+      const removed = (current?.tasks ?? []).filter((t) => !now.has(`${t.kind}:${t.name}`)).map((t) => t.name);
+      const nodes = await this.#handOut(module, true);
+      this.#toClient(client, { t: 'DEPLOYED', id, name, version: module.version, sha256, unchanged: false, tasks: listed, removed, nodes });
+    } catch (err) {
+      const error = toWireError(err);
+      this.#log.info({ module: name, code: error.code }, `deploy refused: ${error.message}`);
+      this.#toClient(client, { t: 'REJECTED', id, error });
+    }
+  }
+
+  #assertAccepting(module: string): void {
+    if (!this.#accepting) throw new RtlError('RTL_ERR_SHUTTING_DOWN', `relay is shutting down; module "${module}" was not deployed`, { module });
+  }
+
+  /** Refuse a module whose task names clash with a bundled task or another module's. */
+  #checkClashes(name: string, tasks: readonly CheckedTask[]): void {
+    const owners = new Map<string, string>();
+    const claim = (kind: TaskKind, names: readonly string[], owner: string): void => {
+      for (const n of names) for (const s of spellingsOf(n)) owners.set(`${kind}:${s}`, owner);
+    };
+    for (const t of this.#bundledTasks()) claim(t.kind, [t.name, ...t.aliases], `${t.kind} task "${t.name}" (${t.origin})`);
+    for (const m of this.#book.current())
+      if (m.name !== name) for (const t of m.tasks) claim(t.kind, [t.name, ...t.aliases], `${t.kind} task "${t.name}" (${m.label})`);
+    const mine = new Map<string, CheckedTask>();
+    for (const t of tasks) {
+      for (const n of [t.name, ...t.aliases]) {
+        for (const s of spellingsOf(n)) {
+          const key = `${t.kind}:${s}`;
+          const other = mine.get(key);
+          const owner = owners.get(key) ?? (other === undefined || other === t ? undefined : `${other.kind} task "${other.name}" (export ${other.exportName} of this module)`);
+          if (owner !== undefined)
+            throw new RtlError(MODULE_ERROR, `module "${name}": ${t.kind} task "${t.name}" (export ${t.exportName}) clashes with ${owner} over the name "${s}"; rename it`, { module: name, task: t.name });
+          mine.set(key, t);
+        }
+      }
+    }
+  }
+
+  /**
+   * Hand a module to every tasknode that takes DEPLOY and does not run it yet, and wait until
+   * each has loaded it (or failed, left, or timed out). [P-8.3]
+   */
+  #handOut(module: CurrentModule, fresh: boolean): Promise<DeployedNode[]> {
+    const waits: Promise<DeployedNode>[] = [];
+    const byName = [...this.#sched.nodes.values()].sort((x, y) => x.hello.name.localeCompare(y.hello.name, undefined, { numeric: true }));
+    for (const node of byName) {
+      const nm = this.#nodeModules.get(node.id);
+      if (nm?.has === undefined) continue;
+      const name = node.hello.name;
+      if (nm.has.has(module.label)) {
+        waits.push(Promise.resolve({ node: name, ok: true }));
+        continue;
+      }
+      const failed = nm.failed.get(module.label);
+      if (failed !== undefined && !fresh) {
+        waits.push(Promise.resolve({ node: name, ok: false, message: failed }));
+        continue;
+      }
+      waits.push(this.#awaitLoad(node, module.label).then((r) => ({ node: name, ...r })));
+      this.#holdBack(node, nm.has);
+      if (!nm.sent.has(module.label)) this.#pushModule(node, nm, module);
+    }
+    return Promise.all(waits);
+  }
+
+  #awaitLoad(node: NodeState<Run>, label: string): Promise<Omit<DeployedNode, 'node'>> {
+    const key = `${node.id} ${label}`;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        settle({ ok: false, message: `did not load it within ${String(this.#deployWaitMs)} ms` });
+      }, this.#deployWaitMs);
+      const settle = (r: Omit<DeployedNode, 'node'>): void => {
+        clearTimeout(timer);
+        if (this.#acks.get(key) === settle) this.#acks.delete(key);
+        resolve(r);
+      };
+      this.#acks.get(key)?.({ ok: false, message: 'superseded' });
+      this.#acks.set(key, settle);
+    });
+  }
+
+  #pushModule(node: NodeState<Run>, nm: NodeModules, module: CurrentModule): void {
+    nm.sent.add(module.label);
+    this.#log.debug({ node: node.hello.name, module: module.label }, 'module handed to a tasknode');
+    this.#toNode(node.identity, { t: 'DEPLOY', id: module.label, name: module.name, version: module.version, sha256: module.sha256, data: { kind: 'cbor', frames: 1 } }, [encodeValue(module.source)]);
+  }
+
+  /**
+   * Keep a node from getting stages of a module whose current version it does not run yet:
+   * its table tasks leave the node's task set until the node announces that version. [P-8.4]
+   */
+  #holdBack(node: NodeState<Run>, has: ReadonlySet<string>): void {
+    const held = new Set<string>();
+    for (const m of this.#book.current()) {
+      if (has.has(m.label)) continue;
+      for (const t of m.tasks) if (t.kind === 'table') held.add(t.name);
+      for (const label of has) {
+        const at = label.lastIndexOf('@');
+        if (label.slice(0, at) !== m.name) continue;
+        for (const t of this.#book.version(m.name, Number(label.slice(at + 1)))?.tasks ?? []) if (t.kind === 'table') held.add(t.name);
+      }
+    }
+    if (held.size > 0) this.#sched.setTasks(node.id, [...node.tasks].filter((t) => !held.has(t)));
+  }
+
+  /** A HELLO's function tasks and modules: settle waiting deploys, hand over what it lacks. [P-8.4] */
+  #helloModules(node: NodeState<Run>, msg: Extract<Message, { t: 'HELLO' }>): void {
+    const failed = new Map<string, string>();
+    for (const f of msg.failed ?? []) {
+      const v = f as unknown as { module?: unknown; error?: { message?: unknown } };
+      if (typeof v.module === 'string') failed.set(v.module, typeof v.error?.message === 'string' ? v.error.message : 'could not load it');
+    }
+    const nm: NodeModules = {
+      functions: msg.functions ?? [],
+      has: msg.modules === undefined ? undefined : new Set(msg.modules),
+      failed,
+      sent: this.#nodeModules.get(node.id)?.sent ?? new Set(),
+    };
+    this.#nodeModules.set(node.id, nm);
+    if (nm.has === undefined) return;
+    for (const label of nm.has) this.#acks.get(`${node.id} ${label}`)?.({ ok: true });
+    for (const [label, message] of failed) this.#acks.get(`${node.id} ${label}`)?.({ ok: false, message });
+    this.#holdBack(node, nm.has);
+    for (const m of this.#book.current())
+      if (!nm.has.has(m.label) && !failed.has(m.label) && !nm.sent.has(m.label)) this.#pushModule(node, nm, m);
   }
 
   // ---- PUBLISH ----
@@ -690,6 +1026,17 @@ export class Relay implements AsyncDisposable {
     this.#warned.add(key);
     this.#log.warn({ peer: identity.toString('hex'), kind, code: error.code, rule: error.detail.rule }, `dropped a bad message from a ${kind}: ${error.message}`);
   }
+}
+
+/** A catalog that can list its tasks (a TaskRegistry). */
+interface Listable {
+  list(): readonly { name: string; kind: TaskKind; summary: string; aliases: readonly string[]; origin: string }[];
+  get(name: string, kind?: TaskKind): { kind: string; params?: { describe(): unknown } } | undefined;
+}
+
+function isListable(catalog: TaskCatalog | undefined): catalog is TaskCatalog & Listable {
+  const c = catalog as Partial<Listable> | undefined;
+  return typeof c?.list === 'function' && typeof c.get === 'function';
 }
 
 function placementOf(stage: StageSpec): Placement {

@@ -23,7 +23,8 @@ export interface NodeState<R> {
   readonly identity: Buffer;
   readonly hello: NodeHello;
   readonly queues: ReadonlySet<string>;
-  readonly tasks: ReadonlySet<string>;
+  /** Table tasks it runs now: its HELLO's, less those of modules it is still loading. */
+  tasks: ReadonlySet<string>;
   credit: number;
   lastSeen: number;
   lastDispatch: number;
@@ -75,6 +76,12 @@ export class Scheduler<R extends { readonly key: string; readonly placement: Pla
     };
     this.#nodes.set(id, node);
     return node;
+  }
+
+  /** Replace the tasks a node can be given (a module it is loading is held back). */
+  setTasks(id: string, tasks: Iterable<string>): void {
+    const node = this.#nodes.get(id);
+    if (node !== undefined) node.tasks = new Set(tasks);
   }
 
   node(id: string): NodeState<R> | undefined {

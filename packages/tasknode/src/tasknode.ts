@@ -2,29 +2,37 @@
  * A tasknode: connects a DEALER to the relay's SEND port, announces itself (HELLO: name,
  * queues, tasks, credit = worker threads x TASK_PREFETCH), and runs STAGE work in worker threads, so a task
  * that computes for a long time never stops its heartbeats.
+ *
+ * Deployed modules (DEPLOY from the relay, P-8.4) are written to CACHE_PATH/modules/ and
+ * loaded into every worker thread; the node then announces its new task list with a HELLO
+ * that names the module versions it runs.
  */
 import { hostname } from 'node:os';
-import { resolve as resolvePath } from 'node:path';
+import { join, resolve as resolvePath } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import * as zmq from 'zeromq';
 import {
   DEFAULT_LIMITS,
   Outbox,
+  RtlError,
   decodeMessage,
+  decodeValue,
   encodeMessage,
   receiveLoop,
   unbatch,
   silentLogger,
   type Logger,
   type Message,
+  type ModuleFailure,
   type Outgoing,
   type ProtocolLimits,
+  type WireError,
 } from '@rtl/core';
-import { createBundledRegistry, type TaskRegistry } from '@rtl/tasks';
+import { createBundledRegistry, registerBundledFunctions, type TaskRegistry } from '@rtl/tasks';
 import { WorkerPool } from './pool.js';
 import { executeStage, StoreCache } from './execute.js';
-import { loadTaskModules } from './modules.js';
-import type { WorkRequest } from './work.js';
+import { sourceHash, writeModuleFile } from './modules.js';
+import type { ControlReply, ModuleSpec, WorkRequest } from './work.js';
 
 /** The settings a tasknode reads (a Config has them all). */
 export interface TasknodeSettings {
@@ -58,6 +66,21 @@ export interface TasknodeOptions {
   readonly modules?: readonly string[];
 }
 
+/** A deployed module this node runs. */
+interface LoadedModule {
+  readonly version: number;
+  readonly sha256: string;
+  readonly spec: ModuleSpec;
+  readonly tables: readonly string[];
+  readonly functions: readonly string[];
+}
+
+/** Task names of one or more modules, by kind. */
+interface TaskNames {
+  readonly tables: readonly string[];
+  readonly functions: readonly string[];
+}
+
 export class Tasknode implements AsyncDisposable {
   readonly name: string;
   readonly relay: string;
@@ -67,7 +90,15 @@ export class Tasknode implements AsyncDisposable {
   readonly #settings: TasknodeSettings;
   readonly #log: Logger;
   readonly #queues: readonly string[];
-  readonly #tasks: readonly string[];
+  /** Tasks of the bundled library and of --module modules. */
+  readonly #base: TaskNames;
+  readonly #startupModules: readonly ModuleSpec[];
+  /** Deployed modules by name. */
+  readonly #deployed = new Map<string, LoadedModule>();
+  /** Deployed modules this node could not load, by name. */
+  readonly #failed = new Map<string, ModuleFailure>();
+  /** DEPLOYs are handled one after another. */
+  #deploying: Promise<void> = Promise.resolve();
   readonly #pool: WorkerPool;
   readonly #limits: ProtocolLimits;
   readonly #store: string;
@@ -81,35 +112,69 @@ export class Tasknode implements AsyncDisposable {
   #closing: Promise<void> | undefined;
   #resolveClosed!: () => void;
 
+  /** The main thread's registry: bundled tasks only, for small stages run inline. */
   readonly #bundled: TaskRegistry;
   readonly #stores = new StoreCache();
 
-  readonly #moduleTasks: ReadonlySet<string>;
+  /** Table tasks that came from modules (never run inline). */
+  #moduleTables = new Set<string>();
 
-  private constructor(settings: TasknodeSettings, opts: TasknodeOptions, tasks: readonly string[], moduleTasks: ReadonlySet<string>) {
+  private constructor(settings: TasknodeSettings, opts: TasknodeOptions, pool: WorkerPool, base: TaskNames, startupModules: readonly ModuleSpec[], bundled: TaskRegistry) {
     this.#settings = settings;
     this.#log = opts.logger ?? silentLogger();
-    this.name = opts.name ?? `tasknode-${hostname()}-${String(process.pid)}`;
+    this.name = opts.name ?? defaultName();
     this.relay = opts.relay ?? `tcp://${settings.RELAY_ADDR}:${String(settings.RELAY_SEND)}`;
-    this.threads = Math.max(1, opts.threads ?? 1);
+    this.threads = pool.size;
     this.#queues = opts.queues ?? [];
-    this.#tasks = tasks;
-    this.#bundled = createBundledRegistry();
-    this.#moduleTasks = moduleTasks;
+    this.#base = base;
+    this.#startupModules = startupModules;
+    this.#bundled = bundled;
+    this.#moduleTables = new Set(base.tables.filter((t) => bundled.get(t, 'table') === undefined));
     this.#storePath = resolvePath(settings.CACHE_PATH);
     this.#store = opts.noStore ? '' : `${hostname()}:${this.#storePath}`;
     this.#limits = { ...DEFAULT_LIMITS, maxMessageBytes: settings.MAX_MESSAGE_BYTES };
-    this.#pool = new WorkerPool(this.threads, opts.modules ?? []);
+    this.#pool = pool;
     this.closed = new Promise((r) => (this.#resolveClosed = r));
     this.#connect();
     this.#timer = setInterval(() => this.#beat(), settings.HEARTBEAT_MS);
   }
 
-  /** Start a tasknode and connect it; it keeps reconnecting until closed. */
+  /**
+   * Start a tasknode and connect it; it keeps reconnecting until closed. Modules given in
+   * `modules` are loaded into every worker thread first: one that fails to load or exports
+   * no task stops the start with RTL_ERR_CONFIG naming the file.
+   */
   static async start(settings: TasknodeSettings, opts: TasknodeOptions = {}): Promise<Tasknode> {
-    const registry = createBundledRegistry();
-    const fromModules = await loadTaskModules(registry, opts.modules ?? []);
-    return new Tasknode(settings, opts, registry.names(), new Set(fromModules));
+    const bundled = registerBundledFunctions(createBundledRegistry());
+    const pool = new WorkerPool(Math.max(1, opts.threads ?? 1));
+    const startup: ModuleSpec[] = [];
+    const tables = new Set(bundled.names('table'));
+    const functions = new Set(bundled.names('function'));
+    try {
+      for (const path of opts.modules ?? []) {
+        const file = resolvePath(path);
+        const spec: ModuleSpec = { name: `file:${file}`, origin: `file:${file}`, file };
+        const replies = await pool.broadcast({ op: 'load', module: spec });
+        const names = agree(replies);
+        if ('error' in names)
+          throw new RtlError('RTL_ERR_CONFIG', `task module ${path} failed to load: ${names.error.message}`, { file: path, ...names.error.detail });
+        if (names.tables.length + names.functions.length === 0)
+          throw new RtlError('RTL_ERR_CONFIG', `task module ${path} exports no task (export the result of defineTableTask(...) or defineFunctionTask(...))`, { file: path });
+        for (const t of names.tables) tables.add(t);
+        for (const f of names.functions) functions.add(f);
+        startup.push(spec);
+      }
+    } catch (err) {
+      await pool.close();
+      throw err;
+    }
+    pool.setModules(startup);
+    return new Tasknode(settings, opts, pool, { tables: [...tables].sort(), functions: [...functions].sort() }, startup, bundled);
+  }
+
+  /** Deployed modules this node runs, as `name@version`. */
+  get modules(): string[] {
+    return [...this.#deployed.entries()].map(([name, m]) => `${name}@${String(m.version)}`).sort();
   }
 
   /** Stages running in worker threads now. */
@@ -155,16 +220,87 @@ export class Tasknode implements AsyncDisposable {
   }
 
   #hello(): void {
+    const tables = new Set(this.#base.tables);
+    const functions = new Set(this.#base.functions);
+    for (const m of this.#deployed.values()) {
+      for (const t of m.tables) tables.add(t);
+      for (const f of m.functions) functions.add(f);
+    }
     this.#send({
       t: 'HELLO',
       node: this.name,
       queues: this.#queues,
-      tasks: this.#tasks,
+      tasks: [...tables].sort(),
       credit: this.threads * this.#settings.TASK_PREFETCH,
       host: hostname(),
       store: this.#store,
       pid: process.pid,
+      functions: [...functions].sort(),
+      modules: this.modules,
+      failed: [...this.#failed.values()],
     });
+  }
+
+  /** DEPLOY from the relay [P-8.4]: write the module, load it into every worker, announce. */
+  async #deploy(msg: Extract<Message, { t: 'DEPLOY' }>, payload: readonly Buffer[]): Promise<void> {
+    const { name, version, sha256 } = msg;
+    const label = `${name}@${String(version)}`;
+    if (version === undefined || sha256 === undefined || msg.data.kind !== 'cbor' || payload[0] === undefined) {
+      this.#log.warn({ module: name }, 'dropped a DEPLOY without version, sha256 or source (P-8.4)');
+      return;
+    }
+    const current = this.#deployed.get(name);
+    if (current?.version === version && current.sha256 === sha256) {
+      this.#hello();
+      return;
+    }
+    let source: unknown;
+    try {
+      source = decodeValue(payload[0], this.#limits);
+    } catch (err) {
+      this.#moduleFailed(name, label, toError(err));
+      return;
+    }
+    if (typeof source !== 'string' || sourceHash(source) !== sha256) {
+      this.#moduleFailed(name, label, { code: 'RTL_ERR_PROTOCOL', message: `DEPLOY ${label}: the source is not a text string whose sha256 is ${sha256}` });
+      return;
+    }
+    let file: string;
+    try {
+      file = writeModuleFile(join(this.#storePath, 'modules'), name, version, sha256, source);
+    } catch (err) {
+      this.#moduleFailed(name, label, toError(err));
+      return;
+    }
+    const spec: ModuleSpec = { name, origin: label, file };
+    const names = agree(await this.#pool.broadcast({ op: 'load', module: spec }));
+    if ('error' in names) {
+      // Some workers may run it, others not: drop it everywhere, so every worker agrees.
+      await this.#pool.broadcast({ op: 'unload', name });
+      this.#deployed.delete(name);
+      this.#moduleFailed(name, label, names.error);
+      return;
+    }
+    this.#deployed.set(name, { version, sha256, spec, tables: names.tables, functions: names.functions });
+    this.#failed.delete(name);
+    this.#modulesChanged();
+    this.#log.info({ node: this.name, module: label, tables: names.tables, functions: names.functions }, 'module loaded');
+    this.#hello();
+  }
+
+  #moduleFailed(name: string, label: string, error: WireError): void {
+    this.#log.error({ node: this.name, module: label, code: error.code }, `module could not be loaded: ${error.message}`);
+    this.#failed.set(name, { module: label, error });
+    this.#modulesChanged();
+    this.#hello();
+  }
+
+  /** Keep the pool's start list and the inline check in step with the deployed modules. */
+  #modulesChanged(): void {
+    this.#pool.setModules([...this.#startupModules, ...[...this.#deployed.values()].map((m) => m.spec)]);
+    const tables = new Set(this.#base.tables.filter((t) => this.#bundled.get(t, 'table') === undefined));
+    for (const m of this.#deployed.values()) for (const t of m.tables) tables.add(t);
+    this.#moduleTables = tables;
   }
 
   #beat(): void {
@@ -197,6 +333,13 @@ export class Tasknode implements AsyncDisposable {
       case 'STAGE':
         this.#runStage(msg, decoded.payload);
         return;
+      case 'DEPLOY': {
+        const payload = decoded.payload;
+        this.#deploying = this.#deploying.then(() => this.#deploy(msg, payload)).catch((err: unknown) => {
+          this.#log.error({ err, module: msg.name }, 'deploy failed');
+        });
+        return;
+      }
       case 'REJECTED':
         if (msg.error.detail?.rule === 'P-5.2') this.#hello();
         else this.#log.warn({ code: msg.error.code }, `relay rejected a message: ${msg.error.message}`);
@@ -240,10 +383,29 @@ export class Tasknode implements AsyncDisposable {
     let bytes = 0;
     for (const f of payload) bytes += f.length;
     if (bytes > limit) return false;
-    return msg.tasks.every((t) => !this.#moduleTasks.has(t.task) && this.#bundled.get(t.task) !== undefined);
+    return msg.tasks.every((t) => !this.#moduleTables.has(t.task) && this.#bundled.get(t.task, 'table') !== undefined);
   }
 
   #send(msg: Outgoing, payload: readonly Uint8Array[] = []): void {
     this.#out.push(encodeMessage(msg, payload));
   }
+}
+
+function defaultName(): string {
+  return `tasknode-${hostname()}-${String(process.pid)}`;
+}
+
+function toError(err: unknown): WireError {
+  if (err instanceof RtlError) return err.toJSON();
+  return { code: 'RTL_ERR_INTERNAL', message: err instanceof Error ? err.message : String(err) };
+}
+
+/** The workers' replies to one load: the module's task names, or the first error. */
+function agree(replies: readonly ControlReply[]): TaskNames | { readonly error: WireError } {
+  let names: TaskNames | undefined;
+  for (const r of replies) {
+    if (!r.ok) return { error: r.error };
+    names ??= { tables: r.tables, functions: r.functions };
+  }
+  return names ?? { tables: [], functions: [] };
 }

@@ -28,6 +28,41 @@ export type WorkReply =
     }
   | { readonly seq: number; readonly ok: false; readonly error: WireError };
 
+/** A module a worker thread loads (at start, and on DEPLOY). */
+export interface ModuleSpec {
+  /** Module name: the registry replaces a module of the same name as one step. */
+  readonly name: string;
+  /** Origin its tasks carry: `scale@2` (deployed) or `file:/path/x.mjs` (--module). */
+  readonly origin: string;
+  readonly file: string;
+}
+
+/** Main thread → worker: load a module (replacing its earlier version) or drop one. */
+export type ControlRequest =
+  | { readonly seq: number; readonly op: 'load'; readonly module: ModuleSpec }
+  | { readonly seq: number; readonly op: 'unload'; readonly name: string };
+
+export type ControlReply =
+  | {
+      readonly seq: number;
+      readonly op: 'load' | 'unload';
+      readonly ok: true;
+      /** Canonical names of the module's table tasks and function tasks (load). */
+      readonly tables: readonly string[];
+      readonly functions: readonly string[];
+    }
+  | {
+      readonly seq: number;
+      readonly op: 'load' | 'unload';
+      readonly ok: false;
+      readonly error: WireError;
+    };
+
+/** What the worker gets at start: the modules to load before any stage. */
+export interface WorkerInit {
+  readonly modules: readonly ModuleSpec[];
+}
+
 /** `host:path` → path (the store id format of @rtl/core's Store). */
 export function storePath(id: string): string {
   const i = id.indexOf(':');
