@@ -40,7 +40,8 @@ export function columnsFromFile(
   rows: number,
   file: string,
 ): Data[] {
-  const outs = specs.map((s) => new Uint8Array(rows * s.type.size));
+  // Every byte is overwritten: no zero fill (and malloc may hand back memory already mapped).
+  const outs = specs.map((s) => Buffer.allocUnsafeSlow(rows * s.type.size));
   if (rows === 0 || specs.every((s) => s.stride === s.type.size)) {
     specs.forEach((s, k) => readFully(fd, outs[k] as Uint8Array, s.start, file));
   } else {
