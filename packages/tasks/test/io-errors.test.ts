@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { tableFromArrays, tableToIPC } from 'apache-arrow';
+import { CompressionType, compressionRegistry, tableFromArrays, tableToIPC } from 'apache-arrow';
 import type { Table } from 'apache-arrow';
 import { RtlError, emptyTable } from '@rtl/core';
 import { createBundledRegistry, tableToNpy } from '@rtl/tasks';
@@ -279,6 +279,37 @@ describe('.arrow files that are not whole', () => {
     expect(err.message).toContain(
       `file "${f}", byte 8: record batch 0 of the 1 its footer lists cannot be read`,
     );
+  });
+
+  it('compressed record batches (no codec): says how to save it uncompressed', async () => {
+    // A "codec" writing LZ4 frames of stored (uncompressed) blocks lets arrow-js write the
+    // compressed layout; then it is removed again.
+    const frame = (b: Uint8Array): Uint8Array => {
+      const size = Buffer.alloc(4);
+      size.writeUInt32LE((b.length | 0x80000000) >>> 0);
+      return Buffer.concat([
+        Buffer.from([4, 34, 77, 24, 0x60, 0x40, 0x82]),
+        size,
+        b,
+        Buffer.alloc(4),
+      ]);
+    };
+    compressionRegistry.set(CompressionType.LZ4_FRAME, { encode: frame });
+    let packed: Uint8Array;
+    try {
+      packed = tableToIPC(
+        tableFromArrays({ x: new Float64Array(10) }),
+        'file',
+        CompressionType.LZ4_FRAME,
+      );
+    } finally {
+      compressionRegistry.set(CompressionType.LZ4_FRAME, {});
+    }
+    const f = file('packed.feather', packed);
+    const err = await openFails('packed', 'feather');
+    expect(err.code).toBe('RTL_ERR_BAD_DATA');
+    expect(err.message).toContain(`file "${f}": its record batches are compressed`);
+    expect(err.message).toContain("compression='uncompressed'");
   });
 
   it.each([

@@ -71,6 +71,11 @@ export function tableFromArrowFile(bytes: Uint8Array, file: string): Table {
   } catch (err) {
     if (err instanceof RtlError) throw err;
     const why = err instanceof Error ? err.message : String(err);
+    if (why.includes('compressed but codec not found'))
+      throw badFile(
+        file,
+        "its record batches are compressed (LZ4 or ZSTD, pyarrow's default for Feather), and rtl reads uncompressed Arrow IPC only; save it with compression='uncompressed' (pyarrow.feather.write_feather(df, path, compression='uncompressed'))",
+      );
     throw badFile(file, `cannot read the Arrow IPC ${isFile ? 'file' : 'stream'}: ${why}`);
   }
 }
