@@ -350,7 +350,8 @@ export function tableFromCsv(input: Uint8Array, file: string, opts: CsvReadOptio
     );
   const d = delimiter.charCodeAt(0);
   // The scanners rely on a line end after the last field: add one when the file lacks it.
-  let bytes = input;
+  // A plain Uint8Array view (never a Buffer subclass): the scanners see one array shape.
+  let bytes = new Uint8Array(input.buffer, input.byteOffset, input.length);
   const last = input[input.length - 1];
   if (last !== NL && last !== CR && input.length > 0) {
     bytes = new Uint8Array(input.length + 1);
