@@ -43,6 +43,11 @@ export const ERROR_CODES = {
     fix: 'Send an Arrow Table, or an object of equal-length typed arrays or number arrays.',
     retry: false,
   },
+  RTL_ERR_BAD_MODULE: {
+    meaning: 'A deployed task module failed to load, exports no task, or clashes with a task that exists.',
+    fix: 'Fix the module at the line the message names (run it with `node file.mjs` to see the error), then deploy again; the previous version keeps running.',
+    retry: false,
+  },
   RTL_ERR_STAGE_FAILED: {
     meaning: 'A task threw while running a stage on a tasknode.',
     fix: 'Read the remote message and stack in `detail`; fix the input or the task.',

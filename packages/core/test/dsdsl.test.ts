@@ -448,7 +448,10 @@ describe('parseDocument: empty documents and wrong shapes', () => {
 
 describe('parseDocument with the bundled registry (the messages docs/dsdsl.md quotes)', () => {
   const tasks = createBundledRegistry();
-  const ALL = 'add, average, divide, filter, log, multiply, null, power, squareRoot, subtract';
+  const ALL =
+    'add, aggregate, average, classifyStatic, columnSpace, crossAverage, crossMax, divide, ' +
+    'filter, histogram, log, multiply, normalize, null, open, plot, power, regression, sort, ' +
+    'squareRoot, subtract, unique, write';
 
   it('accepts every spelling of a name: camelCase, snake_case, task_ prefixed, aliases', () => {
     const op = { operations: [{ a: 'x', column: 'r' }] };

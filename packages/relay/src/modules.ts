@@ -48,7 +48,7 @@ export function sourceHash(source: string): string {
 }
 
 /** The error code of a module that is refused (does not load, exports nothing, clashes). */
-export const MODULE_ERROR = 'RTL_ERR_BAD_DATA' as const;
+export const MODULE_ERROR = 'RTL_ERR_BAD_MODULE' as const;
 
 export interface CheckOptions {
   /** Directory for the temporary module file (a fresh subdirectory is made and removed). */

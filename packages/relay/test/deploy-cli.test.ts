@@ -84,7 +84,7 @@ describe('rtl deploy, rtl tasks', () => {
     const refused = await rtl(['deploy', bad], w.relay.endpoints.recv);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(
-      /^rtl deploy: RTL_ERR_BAD_DATA: module "broken" failed to load: SyntaxError: .* at line 2, column \d+: export const x = p\.object\(;$/m,
+      /^rtl deploy: RTL_ERR_BAD_MODULE: module "broken" failed to load: SyntaxError: .* at line 2, column \d+: export const x = p\.object\(;$/m,
     );
   });
 

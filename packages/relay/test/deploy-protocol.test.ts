@@ -123,7 +123,7 @@ describe('deploy (P-8)', () => {
     const r1 = await client.next('REJECTED');
     expect(r1.msg).toMatchObject({
       id: 'd1',
-      error: { code: 'RTL_ERR_BAD_DATA', detail: { param: 'name', module: 'scale.mjs' } },
+      error: { code: 'RTL_ERR_BAD_MODULE', detail: { param: 'name', module: 'scale.mjs' } },
     });
     expect(r1.msg.error.message).toContain('module name "scale.mjs" is not valid');
     await client.send(
@@ -132,14 +132,14 @@ describe('deploy (P-8)', () => {
     );
     expect((await client.next('REJECTED')).msg).toMatchObject({
       id: 'd2',
-      error: { code: 'RTL_ERR_BAD_DATA', detail: { param: 'data' } },
+      error: { code: 'RTL_ERR_BAD_MODULE', detail: { param: 'data' } },
     });
     await client.send({ t: 'DEPLOY', id: 'd3', name: 'scale', data: { kind: 'cbor', frames: 1 } }, [
       encodeValue(Buffer.from(MODULE)),
     ]);
     expect((await client.next('REJECTED')).msg).toMatchObject({
       id: 'd3',
-      error: { code: 'RTL_ERR_BAD_DATA', detail: { param: 'data' } },
+      error: { code: 'RTL_ERR_BAD_MODULE', detail: { param: 'data' } },
     });
     await client.send({ t: 'DEPLOY', id: 'd4', name: 'scale', data: { kind: 'cbor', frames: 1 } }, [
       encodeValue(MODULE),
@@ -181,7 +181,7 @@ describe('deploy (P-8)', () => {
         [encodeValue(source)],
       );
       const r = await client.next('REJECTED');
-      expect(r.msg.error.code, what).toBe('RTL_ERR_BAD_DATA');
+      expect(r.msg.error.code, what).toBe('RTL_ERR_BAD_MODULE');
       expect(r.msg.error.message, what).toMatch(message);
     }
     await client.send({ t: 'STATUS', rid: 's', query: { what: 'tasks' } });

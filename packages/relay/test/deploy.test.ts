@@ -213,7 +213,7 @@ describe('deploy to a running cluster', () => {
         () => undefined,
         (e: unknown) => e,
       );
-      expect(err, what).toMatchObject({ code: 'RTL_ERR_BAD_DATA', detail: { module: 'scale' } });
+      expect(err, what).toMatchObject({ code: 'RTL_ERR_BAD_MODULE', detail: { module: 'scale' } });
       expect((err as Error).message, what).toMatch(message);
     }
     // Nothing changed: version 1 everywhere, and it still computes a * k + 1.

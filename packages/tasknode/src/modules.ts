@@ -76,7 +76,7 @@ export function writeModuleFile(
 
 /**
  * Import a module and return the task definitions it exports (possibly none). A module that
- * fails to load throws RtlError RTL_ERR_BAD_DATA naming `label`, the error and where
+ * fails to load throws RtlError RTL_ERR_BAD_MODULE naming `label`, the error and where
  * (line and column) it happened.
  */
 export async function importTaskModule(file: string, label: string): Promise<TaskDef[]> {
@@ -147,7 +147,7 @@ export function moduleLoadError(label: string, file: string, err: unknown): RtlE
       ? ''
       : ` at line ${String(where.line)}, column ${String(where.column)}${where.text ? `: ${where.text.slice(0, 120)}` : ''}`;
   return new RtlError(
-    'RTL_ERR_BAD_DATA',
+    'RTL_ERR_BAD_MODULE',
     `module "${label}" failed to load: ${e.name}: ${message}${at}`,
     {
       module: label,

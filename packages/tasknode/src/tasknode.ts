@@ -376,14 +376,19 @@ export class Tasknode implements AsyncDisposable {
     });
   }
 
-  /** Small input, bundled tasks only: run on this thread (microseconds), skipping the worker hop. */
+  /** Small input, bundled kernels only: run on this thread (microseconds), skipping the worker hop. */
   #inline(msg: Extract<Message, { t: 'STAGE' }>, payload: readonly Buffer[]): boolean {
     const limit = this.#settings.TASK_INLINE_BYTES;
     if (limit === 0 || (msg.data.kind !== 'arrow' && msg.data.kind !== 'none')) return false;
     let bytes = 0;
     for (const f of payload) bytes += f.length;
     if (bytes > limit) return false;
-    return msg.tasks.every((t) => !this.#moduleTables.has(t.task) && this.#bundled.get(t.task, 'table') !== undefined);
+    return msg.tasks.every((t) => {
+      if (this.#moduleTables.has(t.task)) return false;
+      const def = this.#bundled.get(t.task, 'table');
+      // Bundled kernels only; tasks whose cost is not bounded by the input (files) never inline.
+      return def?.kind === 'table' && !def.worker;
+    });
   }
 
   #send(msg: Outgoing, payload: readonly Uint8Array[] = []): void {

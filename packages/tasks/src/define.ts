@@ -35,6 +35,11 @@ export interface TableTaskDef<P = unknown> {
   /** One line for task listings. */
   readonly summary: string;
   readonly params: Schema<P>;
+  /**
+   * true: the task's cost is not bounded by its input table (file I/O, network, unbounded
+   * work), so it always runs in a worker thread, never inline on a tasknode's main thread.
+   */
+  readonly worker: boolean;
   run(table: Table, params: P, ctx: TaskContext): Table | Promise<Table>;
 }
 
@@ -59,6 +64,8 @@ export interface TableTaskSpec<P> {
   readonly aliases?: readonly string[];
   readonly summary: string;
   readonly params: Schema<P>;
+  /** See TableTaskDef.worker (default false). */
+  readonly worker?: boolean;
   run(table: Table, params: P, ctx: TaskContext): Table | Promise<Table>;
 }
 
@@ -97,6 +104,7 @@ export function defineTableTask<P>(spec: TableTaskSpec<P>): TableTaskDef<P> {
     aliases,
     summary,
     params,
+    worker: spec.worker ?? false,
     run: spec.run.bind(spec),
   });
   definitions.add(def);

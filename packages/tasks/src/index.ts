@@ -50,3 +50,41 @@ export { average } from './table/average.js';
 export { filter } from './table/filter.js';
 export type { CompareMethod } from './table/filter.js';
 export { nullTask } from './table/null.js';
+export { MAX_HISTOGRAM_BINS, histogram } from './table/histogram.js';
+export type { HistogramMode, HistogramParams } from './table/histogram.js';
+export { normalize } from './table/normalize.js';
+export type { NormalizeModel, NormalizeParams } from './table/normalize.js';
+export {
+  MAX_REGRESSION_DEGREE,
+  REGRESSION_METADATA_PREFIX,
+  regression,
+} from './table/regression.js';
+export type { RegressionFit, RegressionModel, RegressionParams } from './table/regression.js';
+export { PLOT_METADATA_KEY, plot, plotsOf, withMetadata } from './table/plot.js';
+export type { PlotDescription, PlotKind, PlotParams } from './table/plot.js';
+export { defineFunctionTask, isTaskDefinition, taskExports } from './define.js';
+export type { FunctionTaskSpec, TaskExport } from './define.js';
+export type { CallContext, ModuleInfo } from './registry.js';
+export { bundledFunctionTasks, functionTasks, registerBundledFunctions } from './functions.js';
+export { aggregate, crossAverage, crossMax } from './table/cross.js';
+export type { CrossParams } from './table/cross.js';
+export { classifyStatic } from './table/classify.js';
+export type { ClassifyParams } from './table/classify.js';
+export { columnSpace } from './table/column-space.js';
+export type { ColumnSpaceParams, Space } from './table/column-space.js';
+export { unique } from './table/unique.js';
+export type { UniqueParams } from './table/unique.js';
+export { sort } from './table/sort.js';
+export type { SortParams } from './table/sort.js';
+export { open, fileParams } from './table/open.js';
+export type { FileParams } from './table/open.js';
+export { write } from './table/write.js';
+export { FILE_FORMATS, readTableFile, writeTableFile } from './io/file.js';
+export type { FileFormat, FileOptions } from './io/file.js';
+export { tableFromNpy, tableToNpy } from './io/npy.js';
+export { tableFromDat, tableToDat } from './io/dat.js';
+export { tableFromCsv } from './io/csv-read.js';
+export type { CsvReadOptions } from './io/csv-read.js';
+export { tableToCsv } from './io/csv-write.js';
+export { tableFromArrowFile } from './io/ipc.js';
+export { renderTasksDoc, TASK_DOCS, type TaskDocEntry } from './task-docs.js';

@@ -131,7 +131,7 @@ export class TaskRegistry implements TaskCatalog {
   /**
    * Add (or replace) a module's tasks in one step: every task the module registered before
    * goes, the new ones come, or, when a name clashes with a task from elsewhere, nothing
-   * changes and RtlError RTL_ERR_BAD_DATA names the task and its owner.
+   * changes and RtlError RTL_ERR_BAD_MODULE names the task and its owner.
    *
    * ```ts
    * registry.registerModule({ name: 'scale', origin: 'scale@2' }, taskExports(ns).map((e) => e.def));
@@ -148,7 +148,7 @@ export class TaskRegistry implements TaskCatalog {
         const mine = claimed.get(key);
         if (mine !== undefined)
           throw new RtlError(
-            'RTL_ERR_BAD_DATA',
+            'RTL_ERR_BAD_MODULE',
             `module "${module.name}": ${def.kind} tasks "${mine.name}" and "${def.name}" both claim the name "${s}"`,
             { module: module.name, task: def.name },
           );
@@ -156,7 +156,7 @@ export class TaskRegistry implements TaskCatalog {
         const owner = this.#bySpelling.get(key);
         if (owner !== undefined && owner.module !== module.name)
           throw new RtlError(
-            'RTL_ERR_BAD_DATA',
+            'RTL_ERR_BAD_MODULE',
             `module "${module.name}": ${def.kind} task "${def.name}" clashes with ${owner.def.kind} task "${owner.def.name}" (${owner.origin}) over the name "${s}"; rename it`,
             { module: module.name, task: def.name },
           );

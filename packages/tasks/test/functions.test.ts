@@ -245,14 +245,14 @@ describe('modules in a registry', () => {
     expect(
       thrown(() => reg.registerModule({ name: 'stamps', origin: 'stamps@3' }, [version(3), clash])),
     ).toMatchObject({
-      code: 'RTL_ERR_BAD_DATA',
+      code: 'RTL_ERR_BAD_MODULE',
       message:
         'module "stamps": table task "filterRows" clashes with table task "filter" (bundled) over the name "filterRows"; rename it',
     });
     expect(
       thrown(() => reg.registerModule({ name: 'other', origin: 'other@1' }, [version(9)])),
     ).toMatchObject({
-      code: 'RTL_ERR_BAD_DATA',
+      code: 'RTL_ERR_BAD_MODULE',
       detail: { module: 'other', task: 'stamp' },
     });
     expect(await v()).toBe(2);

@@ -15,17 +15,31 @@ import {
 import type { FunctionTaskDef, Schema } from '@rtl/tasks';
 import { buildTable, cellsOf, firstMismatch, num, randomColumns, thrown } from './helpers.js';
 
+// raspi-rtl's whole bundle, by canonical name, sorted.
 const BUNDLED = [
   'add',
+  'aggregate',
   'average',
+  'classifyStatic',
+  'columnSpace',
+  'crossAverage',
+  'crossMax',
   'divide',
   'filter',
+  'histogram',
   'log',
   'multiply',
+  'normalize',
   'null',
+  'open',
+  'plot',
   'power',
+  'regression',
+  'sort',
   'squareRoot',
   'subtract',
+  'unique',
+  'write',
 ];
 
 const columns = randomColumns(2000, 21);
@@ -77,6 +91,14 @@ describe('name resolution', () => {
       list.every((t) => t.kind === 'table' && t.origin === 'bundled' && t.summary.length > 0),
     ).toBe(true);
     expect(list.find((t) => t.name === 'filter')?.aliases).toEqual(['filterRows']);
+  });
+
+  it('marks the file tasks, and only them, as worker-only (never run inline on a main thread)', () => {
+    const workerOnly = BUNDLED.filter((n) => {
+      const def = tasks.get(n, 'table');
+      return def?.kind === 'table' && def.worker;
+    });
+    expect(workerOnly).toEqual(['open', 'write']);
   });
 });
 

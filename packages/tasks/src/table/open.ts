@@ -59,6 +59,7 @@ export function fileOf(params: FileParams): string {
 }
 
 export const open: TableTaskDef<FileParams> = defineTableTask({
+  worker: true,
   name: 'open',
   aliases: ['openArray'],
   summary:

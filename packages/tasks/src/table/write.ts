@@ -16,6 +16,7 @@ import { fileOf, fileParams } from './open.js';
 import type { FileParams } from './open.js';
 
 export const write: TableTaskDef<FileParams> = defineTableTask({
+  worker: true,
   name: 'write',
   aliases: ['arrayWrite', 'writeArray'],
   summary:
