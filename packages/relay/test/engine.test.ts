@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import type { Table } from 'apache-arrow';
 import getPort from 'get-port';
 import { Client, Transform } from '@rtl/client';
-import { moduleDir, waitFor, world, rng } from './helpers.js';
+import { moduleDir, tempDir, waitFor, world, rng } from './helpers.js';
 
 function column(table: Table, name: string): Float64Array | (number | null)[] {
   const col = table.getChild(name);
@@ -90,6 +90,51 @@ describe('engine end to end', () => {
     const s = column(out, 's');
     for (let i = 0; i < n; i += 997) expect(s[i]).toBe(i * 0.5 + (n - i));
     expect(s[n - 1]).toBe((n - 1) * 0.5 + 1);
+  });
+});
+
+describe('raspi-rtl documents run unchanged', () => {
+  it('openArray .dat (records + base64 .meta), then add, multiply, subtract, average, on a cluster', async () => {
+    const w = await world(2);
+    const dir = tempDir();
+    const rows = 50_000;
+    const r = rng(11);
+    // Packed little-endian records [('a', '<f8'), ('b', '<i4')], written byte by byte here.
+    const rec = Buffer.alloc(rows * 12);
+    const a: number[] = [];
+    const b: number[] = [];
+    for (let i = 0; i < rows; i++) {
+      a.push((r() - 0.5) * 1000);
+      b.push(Math.floor(r() * 2000) - 1000);
+      rec.writeDoubleLE(a[i] as number, i * 12);
+      rec.writeInt32LE(b[i] as number, i * 12 + 8);
+    }
+    writeFileSync(join(dir, 'samples.dat'), rec);
+    // raspi-rtl writes the numpy dtype base64-encoded, with <@ @> standing for parentheses.
+    writeFileSync(join(dir, 'samples.meta'), Buffer.from("[<@'a', '<f8'@>, <@'b', '<i4'@>]").toString('base64'));
+    const doc = {
+      0: { tasks: { task_open_array: { filename: 'samples', path: dir, extension: 'dat', delimiter: null } } },
+      1: {
+        tasks: {
+          task_add: { operations: [{ a: 'a', b: 'b', column: 'sum' }] },
+          task_multiply: { operations: [{ a: 'sum', b: 2, column: 'twice' }] },
+          task_subtract: { operations: [{ a: 'twice', b: 'a', column: 'diff' }] },
+          task_average: { operations: [{ a: 'diff', column: 'mean' }] },
+        },
+      },
+    };
+    const job = w.client.execute(doc);
+    const out = await job.result();
+    expect(out.numRows).toBe(rows);
+    const diff = column(out, 'diff');
+    let total = 0;
+    for (let i = 0; i < rows; i++) {
+      const want = ((a[i] as number) + (b[i] as number)) * 2 - (a[i] as number);
+      expect(diff[i]).toBe(want);
+      total += want;
+    }
+    expect(column(out, 'mean')[0]).toBeCloseTo(total / rows, 9);
+    expect(job.stages.map((s) => s.stage)).toEqual(['0', '1']);
   });
 });
 
