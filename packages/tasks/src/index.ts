@@ -88,3 +88,11 @@ export type { CsvReadOptions } from './io/csv-read.js';
 export { tableToCsv } from './io/csv-write.js';
 export { tableFromArrowFile } from './io/ipc.js';
 export { renderTasksDoc, TASK_DOCS, type TaskDocEntry } from './task-docs.js';
+export {
+  MODULE_IMPORTS,
+  allowModuleImports,
+  importTaskExports,
+  locateError,
+  moduleLoadError,
+  type SourceLocation,
+} from './module-loader.js';
