@@ -73,6 +73,34 @@ export function paramError(
   );
 }
 
+const MAX_LISTED_COLUMNS = 40;
+
+/**
+ * The RTL_ERR_BAD_PARAM a task throws at run time for a column that is not in its table,
+ * naming the parameter and the columns that exist (the first 40).
+ */
+export function missingColumn(
+  where: ParamWhere,
+  param: string,
+  name: string,
+  names: readonly string[],
+): RtlError {
+  const shown = names
+    .slice(0, MAX_LISTED_COLUMNS)
+    .map((n) => JSON.stringify(n))
+    .join(', ');
+  const more =
+    names.length > MAX_LISTED_COLUMNS
+      ? ` and ${String(names.length - MAX_LISTED_COLUMNS)} more`
+      : '';
+  return paramError(
+    where,
+    param,
+    `column ${JSON.stringify(name)} is not in the table; columns: ${names.length === 0 ? '(none)' : shown + more}`,
+    { expected: 'a column of the table', got: JSON.stringify(name), columns: [...names] },
+  );
+}
+
 function mismatch(where: ParamWhere, path: string, expected: string, got: unknown): RtlError {
   const shown = describeValue(got);
   const problem =
@@ -277,7 +305,8 @@ function or<const A extends readonly Schema<unknown>[]>(...alts: A): Schema<Infe
   const expected = alts.map((a) => a.expected).join(' or ');
   return make(expected, { type: 'or', anyOf: alts.map((a) => a.describe()) }, (v, where, path) => {
     // Fast path: a leaf alternative that accepts the value, without building errors.
-    for (const alt of alts) if (alt.accepts?.(v) === true) return alt.parse(v, where, path) as Infer<A[number]>;
+    for (const alt of alts)
+      if (alt.accepts?.(v) === true) return alt.parse(v, where, path) as Infer<A[number]>;
     let deeper: RtlError | undefined;
     for (const alt of alts) {
       try {

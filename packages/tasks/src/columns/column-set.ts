@@ -5,11 +5,10 @@
  */
 import { Field, Float64, RecordBatch, Schema, Struct, Table, makeData } from 'apache-arrow';
 import type { Data, DataType } from 'apache-arrow';
-import { paramError } from '../schema.js';
+import { missingColumn, paramError } from '../schema.js';
 import type { ParamWhere } from '../schema.js';
 import { isNumericType, typeName } from './numeric.js';
 
-const MAX_LISTED = 40;
 
 export class ColumnSet {
   readonly #fields: Field[];
@@ -61,20 +60,7 @@ export class ColumnSet {
    */
   numeric(name: string, param: string, where: ParamWhere): readonly Data[] {
     const i = this.indexOf(name);
-    if (i < 0) {
-      const names = this.names();
-      const shown = names
-        .slice(0, MAX_LISTED)
-        .map((n) => JSON.stringify(n))
-        .join(', ');
-      const more = names.length > MAX_LISTED ? ` and ${names.length - MAX_LISTED} more` : '';
-      throw paramError(
-        where,
-        param,
-        `column ${JSON.stringify(name)} is not in the table; columns: ${names.length === 0 ? '(none)' : shown + more}`,
-        { expected: 'a column of the table', got: JSON.stringify(name), columns: names },
-      );
-    }
+    if (i < 0) throw missingColumn(where, param, name, this.names());
     const type = (this.#fields[i] as Field).type as DataType;
     if (!isNumericType(type))
       throw paramError(

@@ -10,27 +10,19 @@
  */
 import { RecordBatch, Schema, Struct, Table, makeBuilder, makeData } from 'apache-arrow';
 import type { Data, DataType, Field } from 'apache-arrow';
-import { paramError } from '../schema.js';
+import { missingColumn } from '../schema.js';
 import type { ParamWhere } from '../schema.js';
-
-const MAX_LISTED = 40;
 
 /** The index of column `name`; throws RTL_ERR_BAD_PARAM naming `param` and the columns. */
 export function findColumn(table: Table, name: string, param: string, where: ParamWhere): number {
   const fields = table.schema.fields;
   const i = fields.findIndex((f) => f.name === name);
   if (i >= 0) return i;
-  const names = fields.map((f) => f.name);
-  const shown = names
-    .slice(0, MAX_LISTED)
-    .map((n) => JSON.stringify(n))
-    .join(', ');
-  const more = names.length > MAX_LISTED ? ` and ${names.length - MAX_LISTED} more` : '';
-  throw paramError(
+  throw missingColumn(
     where,
     param,
-    `column ${JSON.stringify(name)} is not in the table; columns: ${names.length === 0 ? '(none)' : shown + more}`,
-    { expected: 'a column of the table', got: JSON.stringify(name), columns: names },
+    name,
+    fields.map((f) => f.name),
   );
 }
 
