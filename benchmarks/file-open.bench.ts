@@ -12,7 +12,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { toTable } from '@rtl/core';
 import { readTableFile, writeTableFile, type FileFormat } from '@rtl/tasks';
-import { benchArgs, emit, latencyResult, msSince, note, rateResult, type Result } from './lib/measure.js';
+import {
+  benchArgs,
+  emit,
+  latencyResult,
+  msSince,
+  note,
+  rateResult,
+  type Result,
+} from './lib/measure.js';
 
 function time(fn: () => void, runs: number): number[] {
   fn();
@@ -49,7 +57,9 @@ function main(): void {
         const t = readTableFile(file, format);
         sink += Number(t.getChildAt(0)?.get(0) ?? 0);
       }, runs);
-      results.push(latencyResult(`open-15mb-${format}`, samples, { target: { p50Below: 2 }, detail: { mb } }));
+      results.push(
+        latencyResult(`open-15mb-${format}`, samples, { target: { p50Below: 2 }, detail: { mb } }),
+      );
       note(`  ${format}: ${mb.toFixed(1)} MB`);
     }
     const one = toTable({ value: Float64Array.from({ length: 2 * n }, (_, i) => i * 0.5) });
@@ -78,7 +88,9 @@ function main(): void {
     const rates = time(() => {
       sink += readTableFile(csv, 'csv').numRows;
     }, csvRuns).map((ms) => mb / (ms / 1000));
-    results.push(rateResult('csv-50mb', 'MB/s', rates, { target: { p50AtLeast: 300 }, detail: { mb } }));
+    results.push(
+      rateResult('csv-50mb', 'MB/s', rates, { target: { p50AtLeast: 300 }, detail: { mb } }),
+    );
     note(`  csv: ${mb.toFixed(1)} MB`);
     if (sink === 42) note('');
     emit(args, results);

@@ -107,7 +107,9 @@ async function main(): Promise<void> {
     const out = [];
     for (const kind of ['add', 'null'] as const) {
       const name = kind === 'add' ? 'pipelined' : 'pipelined-null';
-      note(`${name}: ${kind === 'add' ? `task_add over ${String(ROWS)} rows` : 'task_null, no input table'}`);
+      note(
+        `${name}: ${kind === 'add' ? `task_add over ${String(ROWS)} rows` : 'task_null, no input table'}`,
+      );
       await round(client, -perRound, Math.min(perRound, 5000), kind);
       const results: Round[] = [];
       const cpu0 = cluster.cpuMs();

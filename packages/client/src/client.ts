@@ -107,10 +107,14 @@ interface PendingDeploy {
 
 const DEFAULT_RELAY = 'tcp://127.0.0.1:19000';
 
-export function defaultRelayEndpoint(env: Record<string, string | undefined> = process.env): string {
+export function defaultRelayEndpoint(
+  env: Record<string, string | undefined> = process.env,
+): string {
   const addr = env.RTL_RELAY_ADDR ?? '127.0.0.1';
   const port = env.RTL_RELAY_RECV ?? '19000';
-  return env.RTL_RELAY_ADDR === undefined && env.RTL_RELAY_RECV === undefined ? DEFAULT_RELAY : `tcp://${addr}:${port}`;
+  return env.RTL_RELAY_ADDR === undefined && env.RTL_RELAY_RECV === undefined
+    ? DEFAULT_RELAY
+    : `tcp://${addr}:${port}`;
 }
 
 export class Client implements AsyncDisposable {
@@ -134,10 +138,14 @@ export class Client implements AsyncDisposable {
     this.relay = opts.relay ?? defaultRelayEndpoint();
     this.timeoutMs = opts.timeoutMs ?? Number(process.env.RTL_RESPONSE_TIME ?? 60_000);
     this.#refBytes = opts.refBytes ?? 2 ** 20;
-    this.#storePath = opts.store ?? process.env.RTL_CACHE_PATH ?? `${process.env.HOME ?? '.'}/.rtl/cache`;
+    this.#storePath =
+      opts.store ?? process.env.RTL_CACHE_PATH ?? `${process.env.HOME ?? '.'}/.rtl/cache`;
     this.#storeMapSize = opts.storeMapSize ?? 512 * 2 ** 20;
     this.#chunked = opts.chunked ?? true;
-    this.#limits = { ...DEFAULT_LIMITS, maxMessageBytes: opts.maxMessageBytes ?? DEFAULT_LIMITS.maxMessageBytes };
+    this.#limits = {
+      ...DEFAULT_LIMITS,
+      maxMessageBytes: opts.maxMessageBytes ?? DEFAULT_LIMITS.maxMessageBytes,
+    };
   }
 
   /** Submit a transform document; returns its job handle at once. */
@@ -178,7 +186,13 @@ export class Client implements AsyncDisposable {
     return new Promise<DeployResult>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#deploys.delete(id);
-        reject(new RtlError('RTL_ERR_TIMEOUT', `deploy of module "${opts.name}": no answer from the relay at ${this.relay} within ${String(timeoutMs)} ms (is it running? \`rtl status\`)`, { module: opts.name, limit: timeoutMs }));
+        reject(
+          new RtlError(
+            'RTL_ERR_TIMEOUT',
+            `deploy of module "${opts.name}": no answer from the relay at ${this.relay} within ${String(timeoutMs)} ms (is it running? \`rtl status\`)`,
+            { module: opts.name, limit: timeoutMs },
+          ),
+        );
       }, timeoutMs);
       this.#deploys.set(id, {
         resolve: (r) => {
@@ -190,7 +204,9 @@ export class Client implements AsyncDisposable {
           reject(err);
         },
       });
-      this.#send({ t: 'DEPLOY', id, name: opts.name, data: { kind: 'cbor', frames: 1 } }, [encodeValue(opts.source)]);
+      this.#send({ t: 'DEPLOY', id, name: opts.name, data: { kind: 'cbor', frames: 1 } }, [
+        encodeValue(opts.source),
+      ]);
     });
   }
 
@@ -207,7 +223,13 @@ export class Client implements AsyncDisposable {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#requests.delete(rid);
-        reject(new RtlError('RTL_ERR_RELAY_UNREACHABLE', `no answer from a relay at ${this.relay} within ${String(timeoutMs)} ms (is it running? try \`rtl status\` or \`rtl start\`)`, { source: this.relay }));
+        reject(
+          new RtlError(
+            'RTL_ERR_RELAY_UNREACHABLE',
+            `no answer from a relay at ${this.relay} within ${String(timeoutMs)} ms (is it running? try \`rtl status\` or \`rtl start\`)`,
+            { source: this.relay },
+          ),
+        );
       }, timeoutMs);
       this.#requests.set(rid, {
         resolve: (s) => {
@@ -223,11 +245,18 @@ export class Client implements AsyncDisposable {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    for (const job of this.#jobs.values()) job._fail(new RtlError('RTL_ERR_CANCELLED', `client closed while job ${job.id} was pending`, { job: job.id }));
+    for (const job of this.#jobs.values())
+      job._fail(
+        new RtlError('RTL_ERR_CANCELLED', `client closed while job ${job.id} was pending`, {
+          job: job.id,
+        }),
+      );
     this.#jobs.clear();
-    for (const d of this.#deploys.values()) d.reject(new RtlError('RTL_ERR_CANCELLED', 'client closed while a deploy was pending'));
+    for (const d of this.#deploys.values())
+      d.reject(new RtlError('RTL_ERR_CANCELLED', 'client closed while a deploy was pending'));
     this.#deploys.clear();
-    if (this.#out) await Promise.race([this.#out.flushed(), new Promise((r) => setTimeout(r, 100))]);
+    if (this.#out)
+      await Promise.race([this.#out.flushed(), new Promise((r) => setTimeout(r, 100))]);
     this.#sock?.close();
     this.#sock = undefined;
     if (this.#store) await this.#store.close();
@@ -261,7 +290,8 @@ export class Client implements AsyncDisposable {
     let payload: Uint8Array[] = [];
     if (data !== undefined && data !== null) {
       const table = toTable(data);
-      const store = tableByteLength(table) >= this.#refBytes ? await this.#sharedStore() : undefined;
+      const store =
+        tableByteLength(table) >= this.#refBytes ? await this.#sharedStore() : undefined;
       if (store !== undefined) {
         ref = await putTable(store, table);
       } else {
@@ -270,9 +300,23 @@ export class Client implements AsyncDisposable {
       }
     }
     if (typeof doc !== 'object' || doc === null || Array.isArray(doc))
-      throw new RtlError('RTL_ERR_BAD_DOCUMENT', `document is ${Array.isArray(doc) ? 'an array' : typeof doc}, expected an object of stages like { "0": { "tasks": { ... } } }`, { job: job.id });
+      throw new RtlError(
+        'RTL_ERR_BAD_DOCUMENT',
+        `document is ${Array.isArray(doc) ? 'an array' : typeof doc}, expected an object of stages like { "0": { "tasks": { ... } } }`,
+        { job: job.id },
+      );
     const storeId = this.#store ? this.#store.id : '';
-    this.#send({ t: 'SUBMIT', id: job.id, doc: doc as Record<string, unknown>, data: ref, events: job._wantsEvents, store: storeId }, payload);
+    this.#send(
+      {
+        t: 'SUBMIT',
+        id: job.id,
+        doc: doc as Record<string, unknown>,
+        data: ref,
+        events: job._wantsEvents,
+        store: storeId,
+      },
+      payload,
+    );
   }
 
   /** The store shared with the relay, if it is on this host; asked once. */
@@ -298,7 +342,14 @@ export class Client implements AsyncDisposable {
 
   #socket(): { sock: zmq.Dealer; out: Outbox } {
     if (this.#sock === undefined || this.#out === undefined) {
-      const sock = new zmq.Dealer({ linger: 0, maxMessageSize: this.#limits.maxMessageBytes, sendHighWaterMark: 0, receiveHighWaterMark: 0, reconnectInterval: 100, reconnectMaxInterval: 2000 });
+      const sock = new zmq.Dealer({
+        linger: 0,
+        maxMessageSize: this.#limits.maxMessageBytes,
+        sendHighWaterMark: 0,
+        receiveHighWaterMark: 0,
+        reconnectInterval: 100,
+        reconnectMaxInterval: 2000,
+      });
       sock.connect(this.relay);
       this.#sock = sock;
       this.#out = new Outbox(sock, undefined, { batch: true });
@@ -376,14 +427,21 @@ export class Client implements AsyncDisposable {
     if (data.kind === 'arrow') return decodeTable(payload);
     if (data.kind === 'ref') {
       if (!this.#store || this.#store.id !== data.store)
-        throw new RtlError('RTL_ERR_STORE', `result is a reference into store ${data.store}, which this client has not opened`, { key: data.key });
+        throw new RtlError(
+          'RTL_ERR_STORE',
+          `result is a reference into store ${data.store}, which this client has not opened`,
+          { key: data.key },
+        );
       // A stable copy: the caller may keep the table after the stored value is deleted.
       const table = getTable(this.#store, data, { copy: true });
       void this.#store.delete(data.key);
       return table;
     }
     if (data.kind === 'none') return emptyTable();
-    throw new RtlError('RTL_ERR_PROTOCOL', `RESULT carries ${data.kind} data; a transform result is a table`);
+    throw new RtlError(
+      'RTL_ERR_PROTOCOL',
+      `RESULT carries ${data.kind} data; a transform result is a table`,
+    );
   }
 
   #assertOpen(): void {

@@ -73,7 +73,10 @@ export class Job {
       const outcome = await Promise.race([this.#settled.then(() => 'settled' as const), timedOut]);
       clearTimeout(timer);
       if (onAbort) opts.signal?.removeEventListener('abort', onAbort);
-      if (outcome === 'abort') throw new RtlError('RTL_ERR_CANCELLED', `stopped waiting for job ${this.id}: aborted`, { job: this.id });
+      if (outcome === 'abort')
+        throw new RtlError('RTL_ERR_CANCELLED', `stopped waiting for job ${this.id}: aborted`, {
+          job: this.id,
+        });
       if (outcome === 'timeout') throw await this.#timeoutError(timeoutMs);
     }
     if (this.#error) throw this.#error;
@@ -95,26 +98,42 @@ export class Job {
   cancel(): Promise<void> {
     if (!this.ready()) {
       this.#client._cancel(this);
-      this._fail(new RtlError('RTL_ERR_CANCELLED', `job ${this.id} was cancelled`, { job: this.id }));
+      this._fail(
+        new RtlError('RTL_ERR_CANCELLED', `job ${this.id} was cancelled`, { job: this.id }),
+      );
     }
     return Promise.resolve();
   }
 
   async #timeoutError(timeoutMs: number): Promise<RtlError> {
     if (this.#state === 'PENDING') {
-      return new RtlError('RTL_ERR_RELAY_UNREACHABLE', `job ${this.id}: no relay at ${this.#client.relay} accepted it within ${String(timeoutMs)} ms (is it running? try \`rtl status\` or \`rtl start\`)`, { job: this.id, source: this.#client.relay });
+      return new RtlError(
+        'RTL_ERR_RELAY_UNREACHABLE',
+        `job ${this.id}: no relay at ${this.#client.relay} accepted it within ${String(timeoutMs)} ms (is it running? try \`rtl status\` or \`rtl start\`)`,
+        { job: this.id, source: this.#client.relay },
+      );
     }
     const where = await this.#client._whereIs(this.id);
     const stage = typeof where?.stage === 'string' ? where.stage : undefined;
     const tasks = Array.isArray(where?.tasks) ? (where.tasks as string[]).join(', ') : '';
     let what = 'the relay did not say where it is';
     if (stage !== undefined) {
-      if (typeof where?.node === 'string') what = `stage "${stage}" (${tasks}) was running on ${where.node}`;
+      if (typeof where?.node === 'string')
+        what = `stage "${stage}" (${tasks}) was running on ${where.node}`;
       else if (where?.nodesThatCanRun === 0)
         what = `stage "${stage}" (${tasks}) was waiting: no connected tasknode can run it${typeof where.route === 'string' ? ` (route "${where.route}": no tasknode of that name or queue)` : ''}`;
       else what = `stage "${stage}" (${tasks}) was waiting for a free tasknode`;
     }
-    return new RtlError('RTL_ERR_TIMEOUT', `job ${this.id}: no result within ${String(timeoutMs)} ms; ${what}`, { job: this.id, stage, node: typeof where?.node === 'string' ? where.node : undefined, limit: timeoutMs });
+    return new RtlError(
+      'RTL_ERR_TIMEOUT',
+      `job ${this.id}: no result within ${String(timeoutMs)} ms; ${what}`,
+      {
+        job: this.id,
+        stage,
+        node: typeof where?.node === 'string' ? where.node : undefined,
+        limit: timeoutMs,
+      },
+    );
   }
 
   /** @internal */
@@ -141,7 +160,15 @@ export class Job {
     this.#stages = stages;
     if (!this.#live) {
       // No live events were asked for: replay the stage timings the result carries.
-      for (const s of stages) this.#events.push({ type: 'stage.completed', job: this.id, stage: s.stage, node: s.node, ms: s.ms, tasks: s.tasks });
+      for (const s of stages)
+        this.#events.push({
+          type: 'stage.completed',
+          job: this.id,
+          stage: s.stage,
+          node: s.node,
+          ms: s.ms,
+          tasks: s.tasks,
+        });
       this.#events.push({ type: 'job.completed', job: this.id, stages });
     }
     this.#state = 'DONE';
@@ -151,9 +178,23 @@ export class Job {
   /** @internal */
   _fail(err: unknown): void {
     if (this.ready()) return;
-    this.#error = err instanceof RtlError ? err : new RtlError('RTL_ERR_INTERNAL', err instanceof Error ? err.message : String(err), { job: this.id }, { cause: err });
+    this.#error =
+      err instanceof RtlError
+        ? err
+        : new RtlError(
+            'RTL_ERR_INTERNAL',
+            err instanceof Error ? err.message : String(err),
+            { job: this.id },
+            { cause: err },
+          );
     this.#state = 'FAILED';
-    if (!this.#live) this.#events.push({ type: 'job.failed', job: this.id, code: this.#error.code, message: this.#error.message });
+    if (!this.#live)
+      this.#events.push({
+        type: 'job.failed',
+        job: this.id,
+        code: this.#error.code,
+        message: this.#error.message,
+      });
     this.#end();
   }
 

@@ -25,7 +25,10 @@ export interface CatalogTask {
    * Validate and normalise parameters; throw RtlError RTL_ERR_BAD_PARAM naming the
    * parameter. Absent for tasks whose parameters cannot be checked ahead (deployed modules).
    */
-  validate?(params: Record<string, unknown>, where: { stage: string; task: string }): Record<string, unknown>;
+  validate?(
+    params: Record<string, unknown>,
+    where: { stage: string; task: string },
+  ): Record<string, unknown>;
 }
 
 export interface TaskCall {
@@ -75,10 +78,16 @@ function numericKey(k: string): number | undefined {
 /** Parse and validate a document. Throws RtlError naming the stage, task and parameter. */
 export function parseDocument(doc: unknown, catalog: TaskCatalog): JobSpec {
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc))
-    throw new RtlError('RTL_ERR_BAD_DOCUMENT', `document is ${describeValue(doc)}, expected an object of stages like { "0": { "tasks": { ... } } }`);
+    throw new RtlError(
+      'RTL_ERR_BAD_DOCUMENT',
+      `document is ${describeValue(doc)}, expected an object of stages like { "0": { "tasks": { ... } } }`,
+    );
   const keys = Object.keys(doc).sort(compareStageKeys);
   if (keys.length === 0)
-    throw new RtlError('RTL_ERR_EMPTY_DOCUMENT', 'document has no stages; expected at least one like { "0": { "tasks": { "task_null": {} } } }');
+    throw new RtlError(
+      'RTL_ERR_EMPTY_DOCUMENT',
+      'document has no stages; expected at least one like { "0": { "tasks": { "task_null": {} } } }',
+    );
   const stages: StageSpec[] = [];
   let previous: string | undefined;
   for (const key of keys) {
@@ -88,13 +97,26 @@ export function parseDocument(doc: unknown, catalog: TaskCatalog): JobSpec {
   return { stages: topoOrder(stages) };
 }
 
-function parseStage(key: string, raw: unknown, previous: string | undefined, catalog: TaskCatalog): StageSpec {
+function parseStage(
+  key: string,
+  raw: unknown,
+  previous: string | undefined,
+  catalog: TaskCatalog,
+): StageSpec {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
-    throw new RtlError('RTL_ERR_BAD_DOCUMENT', `stage "${key}" is ${describeValue(raw)}, expected an object with "tasks"`, { stage: key });
+    throw new RtlError(
+      'RTL_ERR_BAD_DOCUMENT',
+      `stage "${key}" is ${describeValue(raw)}, expected an object with "tasks"`,
+      { stage: key },
+    );
   const s = raw as Record<string, unknown>;
   for (const opt of Object.keys(s)) {
     if (!STAGE_OPTIONS.has(opt))
-      throw new RtlError('RTL_ERR_BAD_DOCUMENT', `stage "${key}": unknown option "${opt}"; stage options are ${[...STAGE_OPTIONS].join(', ')}`, { stage: key, param: opt });
+      throw new RtlError(
+        'RTL_ERR_BAD_DOCUMENT',
+        `stage "${key}": unknown option "${opt}"; stage options are ${[...STAGE_OPTIONS].join(', ')}`,
+        { stage: key, param: opt },
+      );
   }
   const tasks = parseTasks(key, s.tasks, catalog);
   const out: { -readonly [K in keyof StageSpec]: StageSpec[K] } = {
@@ -109,23 +131,38 @@ function parseStage(key: string, raw: unknown, previous: string | undefined, cat
     out.route = s.route;
   }
   if (s.retries !== undefined) {
-    if (!Number.isSafeInteger(s.retries) || (s.retries as number) < 0) throw badOption(key, 'retries', 'an integer >= 0', s.retries);
+    if (!Number.isSafeInteger(s.retries) || (s.retries as number) < 0)
+      throw badOption(key, 'retries', 'an integer >= 0', s.retries);
     out.retries = s.retries as number;
   }
   if (s.timeout_ms !== undefined) {
     if (typeof s.timeout_ms !== 'number' || !(s.timeout_ms > 0) || s.timeout_ms > MAX_TIMEOUT_MS)
-      throw badOption(key, 'timeout_ms', `a number of milliseconds from 1 to ${String(MAX_TIMEOUT_MS)} (about 24.8 days)`, s.timeout_ms);
+      throw badOption(
+        key,
+        'timeout_ms',
+        `a number of milliseconds from 1 to ${String(MAX_TIMEOUT_MS)} (about 24.8 days)`,
+        s.timeout_ms,
+      );
     out.timeoutMs = s.timeout_ms;
   }
   if (s.split !== undefined) {
     const sp = s.split as { chunks?: unknown } | null | undefined;
-    if (typeof sp !== 'object' || sp === null || !Number.isSafeInteger(sp.chunks) || (sp.chunks as number) < 1)
+    if (
+      typeof sp !== 'object' ||
+      sp === null ||
+      !Number.isSafeInteger(sp.chunks) ||
+      (sp.chunks as number) < 1
+    )
       throw badOption(key, 'split', '{ "chunks": N } with N >= 1', s.split);
     out.split = { chunks: sp.chunks as number };
   }
   if (s.after !== undefined) {
     const after = Array.isArray(s.after) ? s.after.map(String) : undefined;
-    if (after === undefined || !Array.isArray(s.after) || !s.after.every((k) => typeof k === 'string' || typeof k === 'number'))
+    if (
+      after === undefined ||
+      !Array.isArray(s.after) ||
+      !s.after.every((k) => typeof k === 'string' || typeof k === 'number')
+    )
       throw badOption(key, 'after', 'an array of stage keys', s.after);
     out.after = after;
   }
@@ -133,27 +170,44 @@ function parseStage(key: string, raw: unknown, previous: string | undefined, cat
 }
 
 function badOption(stage: string, param: string, expected: string, got: unknown): RtlError {
-  return new RtlError('RTL_ERR_BAD_DOCUMENT', `stage "${stage}": option "${param}" expected ${expected}, got ${describeValue(got)}`, {
-    stage,
-    param,
-    expected,
-    got: describeValue(got),
-  });
+  return new RtlError(
+    'RTL_ERR_BAD_DOCUMENT',
+    `stage "${stage}": option "${param}" expected ${expected}, got ${describeValue(got)}`,
+    {
+      stage,
+      param,
+      expected,
+      got: describeValue(got),
+    },
+  );
 }
 
 function parseTasks(stage: string, raw: unknown, catalog: TaskCatalog): TaskCall[] {
   const calls: [string, unknown][] = [];
   if (Array.isArray(raw)) {
     raw.forEach((entry, i) => {
-      if (typeof entry !== 'object' || entry === null || Array.isArray(entry) || typeof (entry as { task?: unknown }).task !== 'string')
-        throw new RtlError('RTL_ERR_BAD_DOCUMENT', `stage "${stage}": tasks[${i}] is ${describeValue(entry)}, expected { "task": "<name>", ...params }`, { stage, index: i });
+      if (
+        typeof entry !== 'object' ||
+        entry === null ||
+        Array.isArray(entry) ||
+        typeof (entry as { task?: unknown }).task !== 'string'
+      )
+        throw new RtlError(
+          'RTL_ERR_BAD_DOCUMENT',
+          `stage "${stage}": tasks[${i}] is ${describeValue(entry)}, expected { "task": "<name>", ...params }`,
+          { stage, index: i },
+        );
       const { task, ...params } = entry as Record<string, unknown>;
       calls.push([task as string, params]);
     });
   } else if (typeof raw === 'object' && raw !== null) {
     for (const [name, params] of Object.entries(raw)) calls.push([name, params]);
   } else {
-    throw new RtlError('RTL_ERR_BAD_DOCUMENT', `stage "${stage}": "tasks" is ${describeValue(raw)}, expected an object { "task_name": { params } } or an array [{ "task": "name", ...params }]`, { stage });
+    throw new RtlError(
+      'RTL_ERR_BAD_DOCUMENT',
+      `stage "${stage}": "tasks" is ${describeValue(raw)}, expected an object { "task_name": { params } } or an array [{ "task": "name", ...params }]`,
+      { stage },
+    );
   }
   if (calls.length === 0)
     throw new RtlError('RTL_ERR_EMPTY_DOCUMENT', `stage "${stage}" has no tasks`, { stage });
@@ -170,8 +224,14 @@ function parseTasks(stage: string, raw: unknown, catalog: TaskCatalog): TaskCall
     }
     if (params === null || params === undefined) params = {};
     if (typeof params !== 'object' || Array.isArray(params))
-      throw new RtlError('RTL_ERR_BAD_PARAM', `stage "${stage}", task "${as}": parameters are ${describeValue(params)}, expected an object`, { stage, task: as });
-    const checked = def.validate ? def.validate(params as Record<string, unknown>, { stage, task: as }) : (params as Record<string, unknown>);
+      throw new RtlError(
+        'RTL_ERR_BAD_PARAM',
+        `stage "${stage}", task "${as}": parameters are ${describeValue(params)}, expected an object`,
+        { stage, task: as },
+      );
+    const checked = def.validate
+      ? def.validate(params as Record<string, unknown>, { stage, task: as })
+      : (params as Record<string, unknown>);
     return { task: def.name, as, params: checked };
   });
 }
@@ -182,8 +242,16 @@ function topoOrder(stages: StageSpec[]): StageSpec[] {
   for (const s of stages)
     for (const dep of s.after) {
       if (!byKey.has(dep))
-        throw new RtlError('RTL_ERR_BAD_DOCUMENT', `stage "${s.key}": "after" names stage "${dep}", which the document does not have`, { stage: s.key, param: 'after' });
-      if (dep === s.key) throw new RtlError('RTL_ERR_CYCLE', `stage "${s.key}" waits for itself ("after")`, { stage: s.key, cycle: [s.key] });
+        throw new RtlError(
+          'RTL_ERR_BAD_DOCUMENT',
+          `stage "${s.key}": "after" names stage "${dep}", which the document does not have`,
+          { stage: s.key, param: 'after' },
+        );
+      if (dep === s.key)
+        throw new RtlError('RTL_ERR_CYCLE', `stage "${s.key}" waits for itself ("after")`, {
+          stage: s.key,
+          cycle: [s.key],
+        });
     }
   const out: StageSpec[] = [];
   const state = new Map<string, 1 | 2>(); // 1 = on the path, 2 = done
@@ -192,7 +260,11 @@ function topoOrder(stages: StageSpec[]): StageSpec[] {
     if (st === 2) return;
     if (st === 1) {
       const cycle = [...path.slice(path.indexOf(s.key)), s.key];
-      throw new RtlError('RTL_ERR_CYCLE', `stages wait for each other in a cycle: ${cycle.join(' -> ')}`, { stage: s.key, cycle });
+      throw new RtlError(
+        'RTL_ERR_CYCLE',
+        `stages wait for each other in a cycle: ${cycle.join(' -> ')}`,
+        { stage: s.key, cycle },
+      );
     }
     state.set(s.key, 1);
     for (const dep of s.after) visit(byKey.get(dep) as StageSpec, [...path, s.key]);
@@ -202,4 +274,3 @@ function topoOrder(stages: StageSpec[]): StageSpec[] {
   for (const s of stages) visit(s, []);
   return out;
 }
-

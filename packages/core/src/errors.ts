@@ -14,7 +14,8 @@ export interface ErrorCodeInfo {
 
 export const ERROR_CODES = {
   RTL_ERR_BAD_DOCUMENT: {
-    meaning: 'The transform document is not of the DSDSL shape (not an object, a stage without tasks, a bad stage option).',
+    meaning:
+      'The transform document is not of the DSDSL shape (not an object, a stage without tasks, a bad stage option).',
     fix: 'Fix the document at the path the message names; see docs/dsdsl.md.',
     retry: false,
   },
@@ -39,12 +40,14 @@ export const ERROR_CODES = {
     retry: false,
   },
   RTL_ERR_BAD_DATA: {
-    meaning: 'The input data of a job is not a table rtl can use (bad columns, unequal lengths, undecodable Arrow).',
+    meaning:
+      'The input data of a job is not a table rtl can use (bad columns, unequal lengths, undecodable Arrow).',
     fix: 'Send an Arrow Table, or an object of equal-length typed arrays or number arrays.',
     retry: false,
   },
   RTL_ERR_BAD_MODULE: {
-    meaning: 'A deployed task module failed to load, exports no task, or clashes with a task that exists.',
+    meaning:
+      'A deployed task module failed to load, exports no task, or clashes with a task that exists.',
     fix: 'Fix the module at the line the message names (run it with `node file.mjs` to see the error), then deploy again; the previous version keeps running.',
     retry: false,
   },
@@ -84,7 +87,8 @@ export const ERROR_CODES = {
     retry: true,
   },
   RTL_ERR_PROTOCOL: {
-    meaning: 'A message did not follow the wire protocol (bad frames, undecodable header, missing or wrong fields).',
+    meaning:
+      'A message did not follow the wire protocol (bad frames, undecodable header, missing or wrong fields).',
     fix: 'Fix the peer so that it follows docs/protocol.md; the message names the rule (P-x.y).',
     retry: false,
   },
@@ -193,8 +197,10 @@ export function isRtlError(err: unknown): err is RtlError {
 /** Render a value for an error message: short, quoted strings, never a whole payload. */
 export function describeValue(value: unknown): string {
   if (value === undefined) return 'nothing';
-  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? value.slice(0, 57) + '...' : value);
-  if (typeof value === 'number' || typeof value === 'boolean' || value === null) return String(value);
+  if (typeof value === 'string')
+    return JSON.stringify(value.length > 60 ? value.slice(0, 57) + '...' : value);
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null)
+    return String(value);
   if (Array.isArray(value)) return `an array of ${value.length}`;
   if (ArrayBuffer.isView(value)) return `a ${value.constructor.name}`;
   if (typeof value === 'object') return 'an object';

@@ -254,12 +254,24 @@ type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K>
 /** A message as a sender writes it: `v` is filled in by `encodeMessage`. */
 export type Outgoing = DistributiveOmit<Message, 'v'>;
 
-type FieldKind = 'str' | 'int' | 'num' | 'bool' | 'obj' | 'strs' | 'data' | 'error' | 'calls' | 'arr';
+type FieldKind =
+  'str' | 'int' | 'num' | 'bool' | 'obj' | 'strs' | 'data' | 'error' | 'calls' | 'arr';
 type Spec = Readonly<Record<string, FieldKind | `${FieldKind}?`>>;
 
 /** Required fields per type. [P-3.3] */
 const SPECS: Readonly<Record<MessageType, Spec>> = {
-  HELLO: { node: 'str', queues: 'strs', tasks: 'strs', credit: 'int', host: 'str', store: 'str', pid: 'int', functions: 'strs?', modules: 'strs?', failed: 'arr?' },
+  HELLO: {
+    node: 'str',
+    queues: 'strs',
+    tasks: 'strs',
+    credit: 'int',
+    host: 'str',
+    store: 'str',
+    pid: 'int',
+    functions: 'strs?',
+    modules: 'strs?',
+    failed: 'arr?',
+  },
   READY: { credit: 'int' },
   HEARTBEAT: {},
   SUBMIT: { id: 'str', doc: 'obj', data: 'data', events: 'bool', store: 'str' },
@@ -273,7 +285,16 @@ const SPECS: Readonly<Record<MessageType, Spec>> = {
   STAGE_DONE: { id: 'str', stage: 'str', attempt: 'int', data: 'data', ms: 'num', tasks: 'arr' },
   STAGE_FAILED: { id: 'str', stage: 'str', attempt: 'int', error: 'error' },
   DEPLOY: { id: 'str', name: 'str', data: 'data', version: 'int?', sha256: 'str?' },
-  DEPLOYED: { id: 'str', name: 'str', version: 'int', sha256: 'str', unchanged: 'bool', tasks: 'arr', removed: 'strs', nodes: 'arr' },
+  DEPLOYED: {
+    id: 'str',
+    name: 'str',
+    version: 'int',
+    sha256: 'str',
+    unchanged: 'bool',
+    tasks: 'arr',
+    removed: 'strs',
+    nodes: 'arr',
+  },
   EVENT: { topic: 'str', event: 'obj' },
   BATCH: { sizes: 'arr' },
 };
@@ -303,10 +324,20 @@ export function decodeValue(frame: Uint8Array, limits: ProtocolLimits = DEFAULT_
   try {
     value = decoder.decode(frame);
   } catch (err) {
-    throw new RtlError('RTL_ERR_PROTOCOL', `[P-4.3] payload is not valid CBOR: ${errMessage(err)}`, { rule: 'P-4.3' }, { cause: err });
+    throw new RtlError(
+      'RTL_ERR_PROTOCOL',
+      `[P-4.3] payload is not valid CBOR: ${errMessage(err)}`,
+      { rule: 'P-4.3' },
+      { cause: err },
+    );
   }
   const deep = tooDeep(value, limits.maxDepth);
-  if (deep) throw new RtlError('RTL_ERR_TOO_LARGE', `[P-2.5] payload nests deeper than ${String(limits.maxDepth)} at ${deep}`, { rule: 'P-2.5', limit: limits.maxDepth });
+  if (deep)
+    throw new RtlError(
+      'RTL_ERR_TOO_LARGE',
+      `[P-2.5] payload nests deeper than ${String(limits.maxDepth)} at ${deep}`,
+      { rule: 'P-2.5', limit: limits.maxDepth },
+    );
   return value;
 }
 
@@ -318,32 +349,71 @@ export type Decoded =
  * Decode and validate a message (frames as received, without any routing identity).
  * Never throws on bad input: the error names the rule, the field and what was wrong.
  */
-export function decodeMessage(frames: readonly Buffer[], limits: ProtocolLimits = DEFAULT_LIMITS): Decoded {
+export function decodeMessage(
+  frames: readonly Buffer[],
+  limits: ProtocolLimits = DEFAULT_LIMITS,
+): Decoded {
   if (frames.length === 0) return fail('RTL_ERR_PROTOCOL', 'message has no frames', 'P-2.1');
   if (frames.length > limits.maxFrames)
-    return fail('RTL_ERR_TOO_LARGE', `message has ${frames.length} frames, limit ${limits.maxFrames}`, 'P-2.4', { limit: limits.maxFrames });
+    return fail(
+      'RTL_ERR_TOO_LARGE',
+      `message has ${frames.length} frames, limit ${limits.maxFrames}`,
+      'P-2.4',
+      { limit: limits.maxFrames },
+    );
   let total = 0;
   for (const f of frames) total += f.length;
   if (total > limits.maxMessageBytes)
-    return fail('RTL_ERR_TOO_LARGE', `message is ${total} bytes, limit MAX_MESSAGE_BYTES=${limits.maxMessageBytes}`, 'P-2.4', { limit: limits.maxMessageBytes });
+    return fail(
+      'RTL_ERR_TOO_LARGE',
+      `message is ${total} bytes, limit MAX_MESSAGE_BYTES=${limits.maxMessageBytes}`,
+      'P-2.4',
+      { limit: limits.maxMessageBytes },
+    );
   const head = frames[0] as Buffer;
   if (head.length > limits.maxHeaderBytes)
-    return fail('RTL_ERR_TOO_LARGE', `header frame is ${head.length} bytes, limit ${limits.maxHeaderBytes}`, 'P-2.4', { limit: limits.maxHeaderBytes });
+    return fail(
+      'RTL_ERR_TOO_LARGE',
+      `header frame is ${head.length} bytes, limit ${limits.maxHeaderBytes}`,
+      'P-2.4',
+      { limit: limits.maxHeaderBytes },
+    );
   let header: unknown;
   try {
     header = decoder.decode(head);
   } catch (err) {
     return fail('RTL_ERR_PROTOCOL', `header frame is not valid CBOR: ${errMessage(err)}`, 'P-2.2');
   }
-  if (typeof header !== 'object' || header === null || Array.isArray(header) || ArrayBuffer.isView(header))
-    return fail('RTL_ERR_PROTOCOL', `header is ${describeValue(header)}, expected a CBOR map`, 'P-2.2');
+  if (
+    typeof header !== 'object' ||
+    header === null ||
+    Array.isArray(header) ||
+    ArrayBuffer.isView(header)
+  )
+    return fail(
+      'RTL_ERR_PROTOCOL',
+      `header is ${describeValue(header)}, expected a CBOR map`,
+      'P-2.2',
+    );
   const h = header as Record<string, unknown>;
   const id = typeof h.id === 'string' ? h.id : '';
   if (h.v !== PROTOCOL_VERSION)
-    return fail('RTL_ERR_VERSION', `protocol version ${describeValue(h.v)} is not supported (this peer speaks v${PROTOCOL_VERSION})`, 'P-3.1', {}, id);
+    return fail(
+      'RTL_ERR_VERSION',
+      `protocol version ${describeValue(h.v)} is not supported (this peer speaks v${PROTOCOL_VERSION})`,
+      'P-3.1',
+      {},
+      id,
+    );
   const t = h.t;
   if (typeof t !== 'string' || !Object.hasOwn(SPECS, t))
-    return fail('RTL_ERR_PROTOCOL', `unknown message type ${describeValue(t)}; known: ${MESSAGE_TYPES.join(', ')}`, 'P-3.2', {}, id);
+    return fail(
+      'RTL_ERR_PROTOCOL',
+      `unknown message type ${describeValue(t)}; known: ${MESSAGE_TYPES.join(', ')}`,
+      'P-3.2',
+      {},
+      id,
+    );
   const spec = SPECS[t as MessageType];
   for (const [field, kindSpec] of Object.entries(spec)) {
     const optional = kindSpec.endsWith('?');
@@ -352,17 +422,36 @@ export function decodeMessage(frames: readonly Buffer[], limits: ProtocolLimits 
     if (value === undefined && optional) continue;
     const problem = checkField(kind, value);
     if (problem !== undefined)
-      return fail('RTL_ERR_PROTOCOL', `${t}.${field}: ${problem}, got ${describeValue(value)}`, 'P-3.3', { param: field }, id);
+      return fail(
+        'RTL_ERR_PROTOCOL',
+        `${t}.${field}: ${problem}, got ${describeValue(value)}`,
+        'P-3.3',
+        { param: field },
+        id,
+      );
   }
   const deep = tooDeep(h, limits.maxDepth);
   if (deep)
-    return fail('RTL_ERR_TOO_LARGE', `header nests deeper than ${limits.maxDepth} at ${deep}`, 'P-2.5', { limit: limits.maxDepth }, id);
+    return fail(
+      'RTL_ERR_TOO_LARGE',
+      `header nests deeper than ${limits.maxDepth} at ${deep}`,
+      'P-2.5',
+      { limit: limits.maxDepth },
+      id,
+    );
   const payload = frames.slice(1);
   if (t === 'BATCH') return checkBatch(h, payload);
   const data = h.data as DataRef | undefined;
-  const want = data === undefined ? 0 : data.kind === 'arrow' || data.kind === 'cbor' ? data.frames : 0;
+  const want =
+    data === undefined ? 0 : data.kind === 'arrow' || data.kind === 'cbor' ? data.frames : 0;
   if (payload.length !== want)
-    return fail('RTL_ERR_PROTOCOL', `${t} declares ${want} payload frame(s) but carries ${payload.length}`, 'P-4.2', {}, id);
+    return fail(
+      'RTL_ERR_PROTOCOL',
+      `${t} declares ${want} payload frame(s) but carries ${payload.length}`,
+      'P-4.2',
+      {},
+      id,
+    );
   return { ok: true, msg: h as unknown as Message, payload };
 }
 
@@ -371,11 +460,19 @@ function checkBatch(h: Record<string, unknown>, payload: Buffer[]): Decoded {
   let sum = 0;
   for (const n of sizes) {
     if (!Number.isSafeInteger(n) || (n as number) < 1)
-      return fail('RTL_ERR_PROTOCOL', `BATCH.sizes: expected frame counts >= 1, got ${describeValue(n)}`, 'P-4.7');
+      return fail(
+        'RTL_ERR_PROTOCOL',
+        `BATCH.sizes: expected frame counts >= 1, got ${describeValue(n)}`,
+        'P-4.7',
+      );
     sum += n as number;
   }
   if (sum !== payload.length)
-    return fail('RTL_ERR_PROTOCOL', `BATCH declares ${String(sum)} inner frame(s) but carries ${String(payload.length)}`, 'P-4.7');
+    return fail(
+      'RTL_ERR_PROTOCOL',
+      `BATCH declares ${String(sum)} inner frame(s) but carries ${String(payload.length)}`,
+      'P-4.7',
+    );
   return { ok: true, msg: h as unknown as Batch, payload };
 }
 
@@ -395,7 +492,9 @@ function checkField(kind: FieldKind, value: unknown): string | undefined {
     case 'str':
       return typeof value === 'string' ? undefined : 'expected a text string';
     case 'int':
-      return Number.isSafeInteger(value) && (value as number) >= 0 ? undefined : 'expected a non-negative integer';
+      return Number.isSafeInteger(value) && (value as number) >= 0
+        ? undefined
+        : 'expected a non-negative integer';
     case 'num':
       return typeof value === 'number' && Number.isFinite(value) ? undefined : 'expected a number';
     case 'bool':
@@ -405,13 +504,18 @@ function checkField(kind: FieldKind, value: unknown): string | undefined {
     case 'arr':
       return Array.isArray(value) ? undefined : 'expected an array';
     case 'strs':
-      return Array.isArray(value) && value.every((s) => typeof s === 'string') ? undefined : 'expected an array of text strings';
+      return Array.isArray(value) && value.every((s) => typeof s === 'string')
+        ? undefined
+        : 'expected an array of text strings';
     case 'error': {
       if (!isPlainMap(value)) return 'expected a map { code, message, detail? }';
-      return typeof value.code === 'string' && typeof value.message === 'string' ? undefined : 'expected { code: string, message: string }';
+      return typeof value.code === 'string' && typeof value.message === 'string'
+        ? undefined
+        : 'expected { code: string, message: string }';
     }
     case 'calls':
-      return Array.isArray(value) && value.every((c) => isPlainMap(c) && typeof c.task === 'string' && isPlainMap(c.params))
+      return Array.isArray(value) &&
+        value.every((c) => isPlainMap(c) && typeof c.task === 'string' && isPlainMap(c.params))
         ? undefined
         : 'expected an array of { task: string, params: map }';
     case 'data':
@@ -425,11 +529,16 @@ function checkData(value: unknown): string | undefined {
     case 'none':
       return undefined;
     case 'arrow':
-      return Number.isSafeInteger(value.frames) && (value.frames as number) >= 1 ? undefined : 'expected { kind: "arrow", frames: n >= 1 }';
+      return Number.isSafeInteger(value.frames) && (value.frames as number) >= 1
+        ? undefined
+        : 'expected { kind: "arrow", frames: n >= 1 }';
     case 'cbor':
       return value.frames === 1 ? undefined : 'expected { kind: "cbor", frames: 1 }';
     case 'ref':
-      return typeof value.key === 'string' && Number.isSafeInteger(value.bytes) && (value.bytes as number) >= 0 && typeof value.store === 'string'
+      return typeof value.key === 'string' &&
+        Number.isSafeInteger(value.bytes) &&
+        (value.bytes as number) >= 0 &&
+        typeof value.store === 'string'
         ? undefined
         : 'expected { kind: "ref", key: string, bytes: int, store: string }';
     default:
@@ -438,7 +547,12 @@ function checkData(value: unknown): string | undefined {
 }
 
 function isPlainMap(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && !ArrayBuffer.isView(value);
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    !Array.isArray(value) &&
+    !ArrayBuffer.isView(value)
+  );
 }
 
 /** Returns the path where `value` first exceeds `max` levels of nesting, or undefined. */
@@ -454,13 +568,20 @@ function tooDeep(value: unknown, max: number): string | undefined {
     if (Array.isArray(v)) {
       for (let i = 0; i < v.length; i++) stack.push([v[i], depth + 1, `${path}[${i}]`]);
     } else {
-      for (const k of Object.keys(v)) stack.push([(v as Record<string, unknown>)[k], depth + 1, `${path}.${k}`]);
+      for (const k of Object.keys(v))
+        stack.push([(v as Record<string, unknown>)[k], depth + 1, `${path}.${k}`]);
     }
   }
   return undefined;
 }
 
-function fail(code: ErrorCode, message: string, rule: string, detail: ErrorDetail = {}, id = ''): Decoded {
+function fail(
+  code: ErrorCode,
+  message: string,
+  rule: string,
+  detail: ErrorDetail = {},
+  id = '',
+): Decoded {
   return { ok: false, id, error: new RtlError(code, `[${rule}] ${message}`, { rule, ...detail }) };
 }
 
@@ -472,7 +593,11 @@ function errMessage(err: unknown): string {
 export function toWireError(err: unknown): WireError {
   if (err instanceof RtlError) return err.toJSON();
   if (err instanceof Error)
-    return { code: 'RTL_ERR_INTERNAL', message: err.message, detail: { remoteStack: err.stack ?? '' } };
+    return {
+      code: 'RTL_ERR_INTERNAL',
+      message: err.message,
+      detail: { remoteStack: err.stack ?? '' },
+    };
   return { code: 'RTL_ERR_INTERNAL', message: String(err) };
 }
 

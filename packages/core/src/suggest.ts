@@ -7,9 +7,17 @@ export interface ClosestOptions {
   readonly divisor?: number;
 }
 
-const loose = (s: string): string => s.toLowerCase().replace(/^task_/, '').replace(/_/g, '');
+const loose = (s: string): string =>
+  s
+    .toLowerCase()
+    .replace(/^task_/, '')
+    .replace(/_/g, '');
 
-export function closest(word: string, names: readonly string[], opts: ClosestOptions = {}): string | undefined {
+export function closest(
+  word: string,
+  names: readonly string[],
+  opts: ClosestOptions = {},
+): string | undefined {
   const normalize = opts.normalize ?? loose;
   const target = normalize(word);
   let best: string | undefined;
@@ -32,7 +40,11 @@ export function editDistance(a: string, b: string): number {
     prev[0] = i;
     for (let j = 1; j <= b.length; j++) {
       const up = prev[j] as number;
-      prev[j] = Math.min(up + 1, (prev[j - 1] as number) + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev[j] = Math.min(
+        up + 1,
+        (prev[j - 1] as number) + 1,
+        diag + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
       diag = up;
     }
   }

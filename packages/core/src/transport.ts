@@ -9,7 +9,9 @@ export type Frames = (Uint8Array | string)[];
 
 function peerKey(frame: Uint8Array | string | undefined): string {
   if (frame === undefined) return '';
-  return typeof frame === 'string' ? frame : Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength).toString('latin1');
+  return typeof frame === 'string'
+    ? frame
+    : Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength).toString('latin1');
 }
 
 interface Sender {
@@ -120,7 +122,9 @@ export class Outbox {
         for (let i = skip; i < m.length; i++) frames.push(m[i] as Uint8Array | string);
       }
       const head = encodeMessage({ t: 'BATCH', sizes });
-      this.#enqueue(skip === 0 ? [...head, ...frames] : [g[0]?.[0] as Uint8Array | string, ...head, ...frames]);
+      this.#enqueue(
+        skip === 0 ? [...head, ...frames] : [g[0]?.[0] as Uint8Array | string, ...head, ...frames],
+      );
     }
   }
 

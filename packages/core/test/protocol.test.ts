@@ -275,7 +275,9 @@ describe('golden fixtures (protocol v1)', () => {
       ...FIXTURES.HELLO.msg,
       functions: ['add', 'tsum'],
       modules: ['scale@2'],
-      failed: [{ module: 'calib@1', error: { code: 'RTL_ERR_BAD_DATA', message: 'no calibration file' } }],
+      failed: [
+        { module: 'calib@1', error: { code: 'RTL_ERR_BAD_DATA', message: 'no calibration file' } },
+      ],
     } as Outgoing,
     'DEPLOY-to-node': {
       t: 'DEPLOY',
@@ -286,15 +288,18 @@ describe('golden fixtures (protocol v1)', () => {
       sha256: '3f2a',
     },
   };
-  it.each(Object.keys(MODULE_FIXTURES))('[P-8.4] encodeMessage writes exactly the bytes of %s.hex, plain CBOR', (name) => {
-    const msg = MODULE_FIXTURES[name] as Outgoing;
-    const golden = readFileSync(new URL(`${name}.hex`, FIXTURE_DIR), 'utf8').trim();
-    const head = frames(msg)[0] as Buffer;
-    expect(hex(head)).toBe(golden);
-    expect(hex(head)).toBe(hex(Buffer.from(cbor({ v: 1, ...msg }))));
-    const payload = 'data' in msg ? [Buffer.from([0x60])] : [];
-    expect(accepted(decodeMessage([head, ...payload])).msg).toEqual({ v: 1, ...msg });
-  });
+  it.each(Object.keys(MODULE_FIXTURES))(
+    '[P-8.4] encodeMessage writes exactly the bytes of %s.hex, plain CBOR',
+    (name) => {
+      const msg = MODULE_FIXTURES[name] as Outgoing;
+      const golden = readFileSync(new URL(`${name}.hex`, FIXTURE_DIR), 'utf8').trim();
+      const head = frames(msg)[0] as Buffer;
+      expect(hex(head)).toBe(golden);
+      expect(hex(head)).toBe(hex(Buffer.from(cbor({ v: 1, ...msg }))));
+      const payload = 'data' in msg ? [Buffer.from([0x60])] : [];
+      expect(accepted(decodeMessage([head, ...payload])).msg).toEqual({ v: 1, ...msg });
+    },
+  );
 
   it('the worked example of docs/protocol.md: ACCEPTED for job-1, byte by byte', () => {
     const bytes = frames({ t: 'ACCEPTED', id: 'job-1' })[0] as Buffer;
@@ -589,7 +594,16 @@ describe('header (P-3)', () => {
     STAGE_DONE: { id: STR, stage: STR, attempt: INT, data: DATA, ms: [...NUM], tasks: ARR },
     STAGE_FAILED: { id: STR, stage: STR, attempt: INT, error: ERR },
     DEPLOY: { id: STR, name: STR, data: DATA },
-    DEPLOYED: { id: STR, name: STR, version: INT, sha256: STR, unchanged: BOOL, tasks: ARR, removed: STRS, nodes: ARR },
+    DEPLOYED: {
+      id: STR,
+      name: STR,
+      version: INT,
+      sha256: STR,
+      unchanged: BOOL,
+      tasks: ARR,
+      removed: STRS,
+      nodes: ARR,
+    },
     EVENT: { topic: STR, event: MAP },
     BATCH: { sizes: ARR },
   };
@@ -644,13 +658,32 @@ describe('header (P-3)', () => {
 
   it('[P-3.3] HELLO.functions / modules / failed and DEPLOY.version / sha256 are optional, and typed when present', () => {
     const helloBase = { v: 1, ...FIXTURES.HELLO.msg };
-    expect(decodeMessage([raw({ ...helloBase, functions: ['tsum'], modules: [], failed: [] })]).ok).toBe(true);
-    for (const [field, bad] of [['functions', [1]], ['modules', 'scale@1'], ['failed', {}]] as const)
-      expect(rejected(decodeMessage([raw({ ...helloBase, [field]: bad })])).detail).toEqual({ rule: 'P-3.3', param: field });
+    expect(
+      decodeMessage([raw({ ...helloBase, functions: ['tsum'], modules: [], failed: [] })]).ok,
+    ).toBe(true);
+    for (const [field, bad] of [
+      ['functions', [1]],
+      ['modules', 'scale@1'],
+      ['failed', {}],
+    ] as const)
+      expect(rejected(decodeMessage([raw({ ...helloBase, [field]: bad })])).detail).toEqual({
+        rule: 'P-3.3',
+        param: field,
+      });
     const deployBase = { v: 1, ...FIXTURES.DEPLOY.msg };
-    expect(decodeMessage([raw({ ...deployBase, version: 3, sha256: 'ab' }), ...FIXTURES.DEPLOY.payload]).ok).toBe(true);
-    for (const [field, bad] of [['version', -1], ['version', '2'], ['sha256', 5]] as const)
-      expect(rejected(decodeMessage([raw({ ...deployBase, [field]: bad }), ...FIXTURES.DEPLOY.payload])).detail).toEqual({ rule: 'P-3.3', param: field });
+    expect(
+      decodeMessage([raw({ ...deployBase, version: 3, sha256: 'ab' }), ...FIXTURES.DEPLOY.payload])
+        .ok,
+    ).toBe(true);
+    for (const [field, bad] of [
+      ['version', -1],
+      ['version', '2'],
+      ['sha256', 5],
+    ] as const)
+      expect(
+        rejected(decodeMessage([raw({ ...deployBase, [field]: bad }), ...FIXTURES.DEPLOY.payload]))
+          .detail,
+      ).toEqual({ rule: 'P-3.3', param: field });
   });
 
   it('[P-3.3] STATUS: query and status are optional, but must be maps when present', () => {
@@ -753,7 +786,9 @@ describe('payload (P-4)', () => {
     for (let i = 0; i < 64; i++) v = [v];
     expect(decodeValue(encodeValue(v))).toEqual(v);
     const deeper = encodeValue([v]);
-    expect(() => decodeValue(deeper)).toThrow(/^\[P-2\.5\] payload nests deeper than 64 at \$(\[0\]){64}$/);
+    expect(() => decodeValue(deeper)).toThrow(
+      /^\[P-2\.5\] payload nests deeper than 64 at \$(\[0\]){64}$/,
+    );
     expect(() => decodeValue(deeper)).toThrow(
       expect.objectContaining({ code: 'RTL_ERR_TOO_LARGE', detail: { rule: 'P-2.5', limit: 64 } }),
     );
@@ -957,7 +992,8 @@ class RawPeer {
       const d = decodeMessage(f);
       if (!d.ok) continue;
       // [P-4.7] a BATCH carries several messages: take each as if it came alone.
-      const messages = d.msg.t === 'BATCH' ? unbatch(d.msg, d.payload).map((m) => decodeMessage(m)) : [d];
+      const messages =
+        d.msg.t === 'BATCH' ? unbatch(d.msg, d.payload).map((m) => decodeMessage(m)) : [d];
       this.batches += d.msg.t === 'BATCH' ? 1 : 0;
       for (const m of messages)
         if (m.ok)
@@ -1667,6 +1703,7 @@ describe('[P-4.7] BATCH', () => {
   ])('[P-4.7] refuses a BATCH with %s', (_name, sizes) => {
     const d = decodeMessage([...frames({ t: 'BATCH', sizes }), ...inner.flat()]);
     expect(d.ok).toBe(false);
-    if (!d.ok) expect(d.error).toMatchObject({ code: 'RTL_ERR_PROTOCOL', detail: { rule: 'P-4.7' } });
+    if (!d.ok)
+      expect(d.error).toMatchObject({ code: 'RTL_ERR_PROTOCOL', detail: { rule: 'P-4.7' } });
   });
 });

@@ -1,5 +1,12 @@
 /** Process entry: `node main.js [--relay-recv 19000 ...]` runs a relay until SIGTERM / SIGINT. */
-import { RtlError, Store, createLogger, effectiveLogLevel, loadConfig, parseFlags } from '@rtl/core';
+import {
+  RtlError,
+  Store,
+  createLogger,
+  effectiveLogLevel,
+  loadConfig,
+  parseFlags,
+} from '@rtl/core';
 import { createBundledRegistry, registerBundledFunctions } from '@rtl/tasks';
 import { Relay } from './relay.js';
 
@@ -8,7 +15,11 @@ async function main(): Promise<void> {
   const config = loadConfig({ env: process.env, flags });
   const log = createLogger({ name: 'relay', level: effectiveLogLevel(config) });
   const store = Store.open({ path: config.CACHE_PATH, mapSize: config.CACHE_MAP_SIZE });
-  const relay = await Relay.start(config, { logger: log, catalog: registerBundledFunctions(createBundledRegistry()), store });
+  const relay = await Relay.start(config, {
+    logger: log,
+    catalog: registerBundledFunctions(createBundledRegistry()),
+    store,
+  });
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
@@ -24,6 +35,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`relay: ${err instanceof RtlError ? `${err.code}: ${err.message}` : String(err)}\n`);
+  process.stderr.write(
+    `relay: ${err instanceof RtlError ? `${err.code}: ${err.message}` : String(err)}\n`,
+  );
   process.exit(1);
 });

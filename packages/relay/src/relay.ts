@@ -138,9 +138,21 @@ interface NodeModules {
 }
 
 export interface RelayStatus {
-  readonly relay: { readonly pid: number; readonly host: string; readonly uptimeMs: number; readonly endpoints: RelayEndpoints; readonly store: string };
+  readonly relay: {
+    readonly pid: number;
+    readonly host: string;
+    readonly uptimeMs: number;
+    readonly endpoints: RelayEndpoints;
+    readonly store: string;
+  };
   readonly nodes: readonly NodeStatus[];
-  readonly jobs: { readonly running: number; readonly waiting: number; readonly done: number; readonly failed: number; readonly cancelled: number };
+  readonly jobs: {
+    readonly running: number;
+    readonly waiting: number;
+    readonly done: number;
+    readonly failed: number;
+    readonly cancelled: number;
+  };
   readonly dropped: { readonly malformed: number };
 }
 
@@ -241,7 +253,8 @@ export class Relay implements AsyncDisposable {
     this.#send = sockets.send;
     this.#pub = sockets.pub;
     this.endpoints = endpoints;
-    const sendFail = (what: string) => (err: unknown) => this.#log.debug({ err }, `${what} send failed`);
+    const sendFail = (what: string) => (err: unknown) =>
+      this.#log.debug({ err }, `${what} send failed`);
     this.#recvOut = new Outbox(this.#recv, sendFail('client'), { batch: true, routed: true });
     this.#sendOut = new Outbox(this.#send, sendFail('tasknode'), { batch: true, routed: true });
     this.#pubOut = new Outbox(this.#pub, sendFail('publish'));
@@ -255,17 +268,41 @@ export class Relay implements AsyncDisposable {
     this.#moduleCheckMs = opts.moduleCheckMs ?? MODULE_CHECK_MS;
     this.#deployWaitMs = opts.deployWaitMs ?? DEPLOY_WAIT_MS;
     this.closed = new Promise((r) => (this.#resolveClosed = r));
-    void receiveLoop(this.#recv, (f) => this.#onClient(f), (err) => this.#log.error({ err }, 'RECV receive failed'));
-    void receiveLoop(this.#send, (f) => this.#onNode(f), (err) => this.#log.error({ err }, 'SEND receive failed'));
-    void receiveLoop(this.#pub, (f) => this.#onSubscription(f), (err) => this.#log.error({ err }, 'PUBLISH receive failed'));
+    void receiveLoop(
+      this.#recv,
+      (f) => this.#onClient(f),
+      (err) => this.#log.error({ err }, 'RECV receive failed'),
+    );
+    void receiveLoop(
+      this.#send,
+      (f) => this.#onNode(f),
+      (err) => this.#log.error({ err }, 'SEND receive failed'),
+    );
+    void receiveLoop(
+      this.#pub,
+      (f) => this.#onSubscription(f),
+      (err) => this.#log.error({ err }, 'PUBLISH receive failed'),
+    );
     this.#heartbeat = setInterval(() => this.#beat(), settings.HEARTBEAT_MS);
   }
 
   /** Bind the three ports and start serving. Port 0 binds an ephemeral port (see `endpoints`). */
   static async start(settings: RelaySettings, opts: RelayOptions = {}): Promise<Relay> {
     const maxMessageSize = settings.MAX_MESSAGE_BYTES;
-    const recv = new zmq.Router({ mandatory: true, maxMessageSize, linger: 0, sendHighWaterMark: 0, receiveHighWaterMark: 0 });
-    const send = new zmq.Router({ mandatory: true, maxMessageSize, linger: 0, sendHighWaterMark: 0, receiveHighWaterMark: 0 });
+    const recv = new zmq.Router({
+      mandatory: true,
+      maxMessageSize,
+      linger: 0,
+      sendHighWaterMark: 0,
+      receiveHighWaterMark: 0,
+    });
+    const send = new zmq.Router({
+      mandatory: true,
+      maxMessageSize,
+      linger: 0,
+      sendHighWaterMark: 0,
+      receiveHighWaterMark: 0,
+    });
     const pub = new zmq.XPublisher({ maxMessageSize, linger: 0, noDrop: false });
     try {
       await recv.bind(tcpEndpoint(settings.RELAY_LISTEN, settings.RELAY_RECV));
@@ -276,9 +313,18 @@ export class Relay implements AsyncDisposable {
       send.close();
       pub.close();
       const e = err as { address?: string; message?: string };
-      throw new RtlError('RTL_ERR_CONFIG', `relay cannot bind ${e.address ?? ''}: ${e.message ?? String(err)} (is another relay running? set RELAY_RECV / RELAY_SEND / RELAY_PUBLISHER)`, { source: 'bind' }, { cause: err });
+      throw new RtlError(
+        'RTL_ERR_CONFIG',
+        `relay cannot bind ${e.address ?? ''}: ${e.message ?? String(err)} (is another relay running? set RELAY_RECV / RELAY_SEND / RELAY_PUBLISHER)`,
+        { source: 'bind' },
+        { cause: err },
+      );
     }
-    const endpoints = { recv: recv.lastEndpoint ?? '', send: send.lastEndpoint ?? '', publish: pub.lastEndpoint ?? '' };
+    const endpoints = {
+      recv: recv.lastEndpoint ?? '',
+      send: send.lastEndpoint ?? '',
+      publish: pub.lastEndpoint ?? '',
+    };
     const relay = new Relay(settings, opts, { recv, send, pub }, endpoints);
     relay.#log.info({ endpoints, store: opts.store?.id }, 'relay listening');
     return relay;
@@ -307,9 +353,21 @@ export class Relay implements AsyncDisposable {
     let running = 0;
     for (const j of this.#jobs.values()) if (j.state === 'running') running++;
     return {
-      relay: { pid: process.pid, host: hostname(), uptimeMs: this.#now() - this.#started, endpoints: this.endpoints, store: this.#store?.id ?? '' },
+      relay: {
+        pid: process.pid,
+        host: hostname(),
+        uptimeMs: this.#now() - this.#started,
+        endpoints: this.endpoints,
+        store: this.#store?.id ?? '',
+      },
       nodes: this.nodes(),
-      jobs: { running, waiting: this.#sched.waiting.length, done: this.#counts.done, failed: this.#counts.failed, cancelled: this.#counts.cancelled },
+      jobs: {
+        running,
+        waiting: this.#sched.waiting.length,
+        done: this.#counts.done,
+        failed: this.#counts.failed,
+        cancelled: this.#counts.cancelled,
+      },
       dropped: { malformed: this.#counts.malformed },
     };
   }
@@ -331,9 +389,13 @@ export class Relay implements AsyncDisposable {
     }
     clearInterval(this.#heartbeat);
     this.#stopCheck?.();
-    for (const settle of this.#acks.values()) settle({ ok: false, message: 'the relay shut down before the tasknode loaded the module' });
+    for (const settle of this.#acks.values())
+      settle({ ok: false, message: 'the relay shut down before the tasknode loaded the module' });
     for (const job of this.#jobs.values()) if (job.run?.timer) clearTimeout(job.run.timer);
-    await Promise.race([Promise.all([this.#recvOut.flushed(), this.#sendOut.flushed()]), new Promise((r) => setTimeout(r, 200))]);
+    await Promise.race([
+      Promise.all([this.#recvOut.flushed(), this.#sendOut.flushed()]),
+      new Promise((r) => setTimeout(r, 200)),
+    ]);
     this.#recv.close();
     this.#send.close();
     this.#pub.close();
@@ -356,7 +418,11 @@ export class Relay implements AsyncDisposable {
       return {
         name: fn.task.name,
         validate: (_params, where) => {
-          throw new RtlError('RTL_ERR_BAD_DOCUMENT', `stage "${where.stage}", task "${where.task}": "${fn.task.name}" is a function task (for canvas calls, from module ${fn.module.label}); a stage runs table tasks`, { stage: where.stage, task: where.task });
+          throw new RtlError(
+            'RTL_ERR_BAD_DOCUMENT',
+            `stage "${where.stage}", task "${where.task}": "${fn.task.name}" is a function task (for canvas calls, from module ${fn.module.label}); a stage runs table tasks`,
+            { stage: where.stage, task: where.task },
+          );
         },
       };
     }
@@ -371,13 +437,17 @@ export class Relay implements AsyncDisposable {
 
   #taskNames(): string[] {
     const names = new Set(this.#baseCatalog?.names() ?? []);
-    for (const m of this.#book.current()) for (const t of m.tasks) if (t.kind === 'table') names.add(t.name);
+    for (const m of this.#book.current())
+      for (const t of m.tasks) if (t.kind === 'table') names.add(t.name);
     for (const n of this.#sched.nodes.values()) for (const t of n.tasks) names.add(t);
     return [...names].sort();
   }
 
   /** The current deployed task of `kind` that `spelling` names. */
-  #moduleTask(kind: TaskKind, spelling: string): { module: CurrentModule; task: CheckedTask } | undefined {
+  #moduleTask(
+    kind: TaskKind,
+    spelling: string,
+  ): { module: CurrentModule; task: CheckedTask } | undefined {
     return this.#moduleSpellings.get(`${kind}:${spelling}`);
   }
 
@@ -386,7 +456,9 @@ export class Relay implements AsyncDisposable {
     this.#moduleSpellings.clear();
     for (const module of this.#book.current())
       for (const task of module.tasks)
-        for (const n of [task.name, ...task.aliases]) for (const sp of spellingsOf(n)) this.#moduleSpellings.set(`${task.kind}:${sp}`, { module, task });
+        for (const n of [task.name, ...task.aliases])
+          for (const sp of spellingsOf(n))
+            this.#moduleSpellings.set(`${task.kind}:${sp}`, { module, task });
   }
 
   /** The relay's own tasks (its catalog's, mostly bundled, and the bundled function tasks), for listings and clash checks. */
@@ -402,13 +474,34 @@ export class Relay implements AsyncDisposable {
         } catch {
           params = undefined;
         }
-        out.set(`${t.kind}:${t.name}`, { name: t.name, kind: t.kind, summary: t.summary, aliases: t.aliases, origin: t.origin, ...(params === undefined ? {} : { params }) });
+        out.set(`${t.kind}:${t.name}`, {
+          name: t.name,
+          kind: t.kind,
+          summary: t.summary,
+          aliases: t.aliases,
+          origin: t.origin,
+          ...(params === undefined ? {} : { params }),
+        });
       }
     } else {
-      for (const name of catalog?.names() ?? []) out.set(`table:${name}`, { name, kind: 'table', summary: '', aliases: [], origin: 'bundled' });
+      for (const name of catalog?.names() ?? [])
+        out.set(`table:${name}`, {
+          name,
+          kind: 'table',
+          summary: '',
+          aliases: [],
+          origin: 'bundled',
+        });
     }
     for (const def of bundledFunctionTasks)
-      if (!out.has(`function:${def.name}`)) out.set(`function:${def.name}`, { name: def.name, kind: 'function', summary: def.summary, aliases: def.aliases, origin: 'bundled' });
+      if (!out.has(`function:${def.name}`))
+        out.set(`function:${def.name}`, {
+          name: def.name,
+          kind: 'function',
+          summary: def.summary,
+          aliases: def.aliases,
+          origin: 'bundled',
+        });
     return [...out.values()];
   }
 
@@ -419,9 +512,26 @@ export class Relay implements AsyncDisposable {
     const modules: ModuleListing[] = [];
     for (const m of this.#book.current()) {
       for (const t of m.tasks)
-        tasks.set(`${t.kind}:${t.name}`, { name: t.name, kind: t.kind, summary: t.summary, aliases: t.aliases, origin: m.label, ...(t.params === undefined ? {} : { params: t.params }) });
-      const nodes = [...this.#sched.nodes.values()].filter((n) => this.#nodeModules.get(n.id)?.has?.has(m.label)).map((n) => n.hello.name);
-      modules.push({ name: m.name, version: m.version, sha256: m.sha256, bytes: m.bytes, deployedAt: m.deployedAt, tasks: m.tasks.map((t) => t.name), nodes: nodes.sort() });
+        tasks.set(`${t.kind}:${t.name}`, {
+          name: t.name,
+          kind: t.kind,
+          summary: t.summary,
+          aliases: t.aliases,
+          origin: m.label,
+          ...(t.params === undefined ? {} : { params: t.params }),
+        });
+      const nodes = [...this.#sched.nodes.values()]
+        .filter((n) => this.#nodeModules.get(n.id)?.has?.has(m.label))
+        .map((n) => n.hello.name);
+      modules.push({
+        name: m.name,
+        version: m.version,
+        sha256: m.sha256,
+        bytes: m.bytes,
+        deployedAt: m.deployedAt,
+        tasks: m.tasks.map((t) => t.name),
+        nodes: nodes.sort(),
+      });
     }
     const fromNodes = new Map<string, Set<string>>();
     for (const n of this.#sched.nodes.values()) {
@@ -437,10 +547,21 @@ export class Relay implements AsyncDisposable {
     }
     for (const [key, names] of fromNodes) {
       const [kind, name] = key.split(/:(.*)/s) as [TaskKind, string];
-      tasks.set(key, { name, kind, summary: '', aliases: [], origin: `tasknode ${[...names].sort().join(', ')}` });
+      tasks.set(key, {
+        name,
+        kind,
+        summary: '',
+        aliases: [],
+        origin: `tasknode ${[...names].sort().join(', ')}`,
+      });
     }
     const order = (t: TaskListing): string => `${t.name}\u0000${t.kind === 'table' ? '0' : '1'}`;
-    return { tasks: [...tasks.values()].sort((a, b) => (order(a) < order(b) ? -1 : order(a) > order(b) ? 1 : 0)), modules };
+    return {
+      tasks: [...tasks.values()].sort((a, b) =>
+        order(a) < order(b) ? -1 : order(a) > order(b) ? 1 : 0,
+      ),
+      modules,
+    };
   }
 
   // ---- RECV: clients ----
@@ -475,9 +596,17 @@ export class Relay implements AsyncDisposable {
         this.#deployTurn = this.#deployTurn.then(() => this.#deploy(identity, msg, payload));
         return;
       default: {
-        const error = new RtlError('RTL_ERR_PROTOCOL', `[P-5.1] ${msg.t} is not a message a client sends to RECV`, { rule: 'P-5.1' });
+        const error = new RtlError(
+          'RTL_ERR_PROTOCOL',
+          `[P-5.1] ${msg.t} is not a message a client sends to RECV`,
+          { rule: 'P-5.1' },
+        );
         this.#malformed('client', identity, error);
-        this.#toClient(identity, { t: 'REJECTED', id: 'id' in msg && typeof msg.id === 'string' ? msg.id : '', error: error.toJSON() });
+        this.#toClient(identity, {
+          t: 'REJECTED',
+          id: 'id' in msg && typeof msg.id === 'string' ? msg.id : '',
+          error: error.toJSON(),
+        });
       }
     }
   }
@@ -490,15 +619,36 @@ export class Relay implements AsyncDisposable {
       this.#toClient(client, { t: 'ACCEPTED', id });
       const done = this.#finished.get(id);
       if (done !== undefined && done !== 'done')
-        this.#toClient(client, { t: 'ERROR', id, error: { code: done === 'cancelled' ? 'RTL_ERR_CANCELLED' : 'RTL_ERR_STAGE_FAILED', message: `job ${id} already ended: ${done}` } });
+        this.#toClient(client, {
+          t: 'ERROR',
+          id,
+          error: {
+            code: done === 'cancelled' ? 'RTL_ERR_CANCELLED' : 'RTL_ERR_STAGE_FAILED',
+            message: `job ${id} already ended: ${done}`,
+          },
+        });
       return;
     }
     if (!this.#accepting) {
-      this.#reject(client, id, new RtlError('RTL_ERR_SHUTTING_DOWN', 'relay is shutting down and takes no new jobs', { job: id }));
+      this.#reject(
+        client,
+        id,
+        new RtlError('RTL_ERR_SHUTTING_DOWN', 'relay is shutting down and takes no new jobs', {
+          job: id,
+        }),
+      );
       return;
     }
     if (this.#jobs.size >= this.#settings.MAX_WAITING_JOBS) {
-      this.#reject(client, id, new RtlError('RTL_ERR_BUSY', `relay holds ${String(this.#jobs.size)} jobs, its limit MAX_WAITING_JOBS; try again shortly`, { job: id, limit: this.#settings.MAX_WAITING_JOBS }));
+      this.#reject(
+        client,
+        id,
+        new RtlError(
+          'RTL_ERR_BUSY',
+          `relay holds ${String(this.#jobs.size)} jobs, its limit MAX_WAITING_JOBS; try again shortly`,
+          { job: id, limit: this.#settings.MAX_WAITING_JOBS },
+        ),
+      );
       return;
     }
     let spec: JobSpec;
@@ -508,12 +658,31 @@ export class Relay implements AsyncDisposable {
       this.#reject(client, id, err);
       return;
     }
-    if (msg.data.kind === 'ref' && (this.#store === undefined || msg.data.store !== this.#store.id)) {
-      this.#reject(client, id, new RtlError('RTL_ERR_BAD_DATA', `input is a store reference to ${msg.data.store}, which this relay cannot read (its store: ${this.#store?.id ?? 'none'})`, { job: id }));
+    if (
+      msg.data.kind === 'ref' &&
+      (this.#store === undefined || msg.data.store !== this.#store.id)
+    ) {
+      this.#reject(
+        client,
+        id,
+        new RtlError(
+          'RTL_ERR_BAD_DATA',
+          `input is a store reference to ${msg.data.store}, which this relay cannot read (its store: ${this.#store?.id ?? 'none'})`,
+          { job: id },
+        ),
+      );
       return;
     }
     if (msg.data.kind === 'cbor') {
-      this.#reject(client, id, new RtlError('RTL_ERR_BAD_DATA', 'a transform takes a table as input (Arrow frames), not a CBOR value', { job: id }));
+      this.#reject(
+        client,
+        id,
+        new RtlError(
+          'RTL_ERR_BAD_DATA',
+          'a transform takes a table as input (Arrow frames), not a CBOR value',
+          { job: id },
+        ),
+      );
       return;
     }
     const job: Job = {
@@ -549,10 +718,18 @@ export class Relay implements AsyncDisposable {
     const job = this.#jobs.get(id);
     if (job === undefined || job.state !== 'running') return;
     if (!job.client.equals(client)) return;
-    this.#finish(job, 'cancelled', new RtlError('RTL_ERR_CANCELLED', `job ${id} was cancelled`, { job: id }));
+    this.#finish(
+      job,
+      'cancelled',
+      new RtlError('RTL_ERR_CANCELLED', `job ${id} was cancelled`, { job: id }),
+    );
   }
 
-  #answerStatus(client: Buffer, rid: string, query: { what: string; id?: string } | undefined): void {
+  #answerStatus(
+    client: Buffer,
+    rid: string,
+    query: { what: string; id?: string } | undefined,
+  ): void {
     let status: Record<string, unknown>;
     if (query?.what === 'job') {
       const jid = query.id ?? '';
@@ -568,7 +745,12 @@ export class Relay implements AsyncDisposable {
           route: stage?.route ?? null,
           node: node?.hello.name ?? null,
           waitingForNode: job.run !== undefined && job.run.node === undefined,
-          nodesThatCanRun: stage === undefined ? 0 : [...this.#sched.nodes.values()].filter((n) => this.#sched.canRun(n, placementOf(stage))).length,
+          nodesThatCanRun:
+            stage === undefined
+              ? 0
+              : [...this.#sched.nodes.values()].filter((n) =>
+                  this.#sched.canRun(n, placementOf(stage)),
+                ).length,
         };
       } else {
         const f = this.#finished.get(jid);
@@ -594,7 +776,14 @@ export class Relay implements AsyncDisposable {
 
   #enqueue(job: Job, stage: StageSpec, front: boolean): void {
     job.attempts++;
-    const run: Run = { key: `${job.id}/${stage.key}/${job.attempts}`, placement: placementOf(stage), job, stage, attempt: job.attempts, dispatched: 0 };
+    const run: Run = {
+      key: `${job.id}/${stage.key}/${job.attempts}`,
+      placement: placementOf(stage),
+      job,
+      stage,
+      attempt: job.attempts,
+      dispatched: 0,
+    };
     job.run = run;
     if (front) this.#sched.enqueueFront(run);
     else this.#sched.enqueue(run);
@@ -607,28 +796,41 @@ export class Relay implements AsyncDisposable {
       run.node = node.id;
       (run as { dispatched: number }).dispatched = now;
       const { data, payload } = this.#dataFor(job, node);
-      const resultStore = this.#store !== undefined && node.hello.store === this.#store.id ? this.#store.id : '';
-      this.#toNode(node.identity, {
-        t: 'STAGE',
-        id: job.id,
-        stage: run.stage.key,
-        attempt: run.attempt,
-        tasks: run.stage.tasks.map((c) => ({ task: c.task, as: c.as, params: c.params })),
-        data,
-        store: resultStore,
-      }, payload);
+      const resultStore =
+        this.#store !== undefined && node.hello.store === this.#store.id ? this.#store.id : '';
+      this.#toNode(
+        node.identity,
+        {
+          t: 'STAGE',
+          id: job.id,
+          stage: run.stage.key,
+          attempt: run.attempt,
+          tasks: run.stage.tasks.map((c) => ({ task: c.task, as: c.as, params: c.params })),
+          data,
+          store: resultStore,
+        },
+        payload,
+      );
       if (run.stage.timeoutMs !== undefined) {
         const ms = run.stage.timeoutMs;
         run.timer = setTimeout(() => this.#stageTimedOut(run, ms), ms);
       }
-      this.#event(job, () => ({ type: 'stage.started', stage: run.stage.key, node: node.hello.name, attempt: run.attempt, tasks: run.stage.tasks.map((t) => t.task) }));
+      this.#event(job, () => ({
+        type: 'stage.started',
+        stage: run.stage.key,
+        node: node.hello.name,
+        attempt: run.attempt,
+        tasks: run.stage.tasks.map((t) => t.task),
+      }));
     }
   }
 
   /** The job's current input as this node can read it: by reference on a shared store, else inline. */
   #dataFor(job: Job, node: NodeState<Run>): { data: DataRef; payload: Buffer[] } {
-    if (job.data.kind !== 'ref' || node.hello.store === job.data.store) return { data: job.data, payload: job.payload };
-    if (this.#store === undefined || this.#store.id !== job.data.store) return { data: NO_DATA, payload: [] };
+    if (job.data.kind !== 'ref' || node.hello.store === job.data.store)
+      return { data: job.data, payload: job.payload };
+    if (this.#store === undefined || this.#store.id !== job.data.store)
+      return { data: NO_DATA, payload: [] };
     const frames = encodeTable(getTable(this.#store, job.data)) as Buffer[];
     return { data: { kind: 'arrow', frames: frames.length }, payload: frames };
   }
@@ -636,10 +838,22 @@ export class Relay implements AsyncDisposable {
   #stageTimedOut(run: Run, ms: number): void {
     const job = run.job;
     if (job.run !== run || job.state !== 'running') return;
-    this.#finish(job, 'failed', new RtlError('RTL_ERR_TIMEOUT', `job ${job.id}: stage "${run.stage.key}" ran longer than its timeout_ms ${ms}`, { job: job.id, stage: run.stage.key, limit: ms }));
+    this.#finish(
+      job,
+      'failed',
+      new RtlError(
+        'RTL_ERR_TIMEOUT',
+        `job ${job.id}: stage "${run.stage.key}" ran longer than its timeout_ms ${ms}`,
+        { job: job.id, stage: run.stage.key, limit: ms },
+      ),
+    );
   }
 
-  #stageDone(node: NodeState<Run>, msg: Extract<Message, { t: 'STAGE_DONE' }>, payload: Buffer[]): void {
+  #stageDone(
+    node: NodeState<Run>,
+    msg: Extract<Message, { t: 'STAGE_DONE' }>,
+    payload: Buffer[],
+  ): void {
     const run = this.#sched.complete(node.id, `${msg.id}/${msg.stage}/${msg.attempt}`);
     const job = this.#jobs.get(msg.id);
     if (run === undefined || job === undefined || job.run !== run || job.state !== 'running') {
@@ -649,9 +863,20 @@ export class Relay implements AsyncDisposable {
       return;
     }
     if (run.timer) clearTimeout(run.timer);
-    const timing: StageTiming = { stage: msg.stage, node: node.hello.name, ms: msg.ms, tasks: msg.tasks };
+    const timing: StageTiming = {
+      stage: msg.stage,
+      node: node.hello.name,
+      ms: msg.ms,
+      tasks: msg.tasks,
+    };
     job.timings.push(timing);
-    this.#event(job, () => ({ type: 'stage.completed', stage: msg.stage, node: node.hello.name, ms: msg.ms, tasks: msg.tasks }));
+    this.#event(job, () => ({
+      type: 'stage.completed',
+      stage: msg.stage,
+      node: node.hello.name,
+      ms: msg.ms,
+      tasks: msg.tasks,
+    }));
     // The previous input is no longer needed once its consumer finished.
     if (job.data.kind === 'ref' && (msg.data.kind !== 'ref' || msg.data.key !== job.data.key)) {
       job.refs.delete(job.data.key);
@@ -676,14 +901,25 @@ export class Relay implements AsyncDisposable {
     }
     if (run.timer) clearTimeout(run.timer);
     const remote = RtlError.fromWire(msg.error);
-    const code: ErrorCode = remote.code === 'RTL_ERR_INTERNAL' ? 'RTL_ERR_STAGE_FAILED' : remote.code;
-    this.#event(job, () => ({ type: 'stage.failed', stage: msg.stage, node: node.hello.name, code, message: remote.message }));
-    const err = new RtlError(code, `stage "${msg.stage}"${remote.detail.task ? `, task "${remote.detail.task}"` : ''} failed on ${node.hello.name}: ${remote.message}`, {
-      ...remote.detail,
-      job: job.id,
+    const code: ErrorCode =
+      remote.code === 'RTL_ERR_INTERNAL' ? 'RTL_ERR_STAGE_FAILED' : remote.code;
+    this.#event(job, () => ({
+      type: 'stage.failed',
       stage: msg.stage,
       node: node.hello.name,
-    });
+      code,
+      message: remote.message,
+    }));
+    const err = new RtlError(
+      code,
+      `stage "${msg.stage}"${remote.detail.task ? `, task "${remote.detail.task}"` : ''} failed on ${node.hello.name}: ${remote.message}`,
+      {
+        ...remote.detail,
+        job: job.id,
+        stage: msg.stage,
+        node: node.hello.name,
+      },
+    );
     this.#finish(job, 'failed', err);
     this.#dispatch();
   }
@@ -691,7 +927,8 @@ export class Relay implements AsyncDisposable {
   #finish(job: Job, state: FinishedState, err?: RtlError): void {
     job.state = state;
     if (job.run?.timer) clearTimeout(job.run.timer);
-    if (job.run !== undefined && job.run.node === undefined) this.#sched.dropWaiting((r) => r === job.run);
+    if (job.run !== undefined && job.run.node === undefined)
+      this.#sched.dropWaiting((r) => r === job.run);
     this.#jobs.delete(job.id);
     this.#finished.set(job.id, state);
     if (this.#finished.size > FINISHED_KEEP) {
@@ -711,12 +948,23 @@ export class Relay implements AsyncDisposable {
         }
       }
       // The event first: a client's event stream ends when the RESULT arrives.
-      this.#event(job, () => ({ type: 'job.completed', ms: this.#now() - job.accepted, stages: job.timings }));
+      this.#event(job, () => ({
+        type: 'job.completed',
+        ms: this.#now() - job.accepted,
+        stages: job.timings,
+      }));
       this.#toClient(job.client, { t: 'RESULT', id: job.id, data, stages: job.timings }, payload);
       this.#log.debug({ job: job.id, ms: this.#now() - job.accepted }, 'job completed');
     } else {
-      const error = (err ?? new RtlError('RTL_ERR_INTERNAL', `job ${job.id} ended: ${state}`)).toJSON();
-      this.#event(job, () => ({ type: state === 'cancelled' ? 'job.cancelled' : 'job.failed', code: error.code, message: error.message, stage: error.detail.stage ?? null }));
+      const error = (
+        err ?? new RtlError('RTL_ERR_INTERNAL', `job ${job.id} ended: ${state}`)
+      ).toJSON();
+      this.#event(job, () => ({
+        type: state === 'cancelled' ? 'job.cancelled' : 'job.failed',
+        code: error.code,
+        message: error.message,
+        stage: error.detail.stage ?? null,
+      }));
       this.#toClient(job.client, { t: 'ERROR', id: job.id, error });
       this.#log.info({ job: job.id, code: error.code, stage: error.detail.stage }, `job ${state}`);
     }
@@ -752,11 +1000,37 @@ export class Relay implements AsyncDisposable {
     const now = this.#now();
     if (msg.t === 'HELLO') {
       const known = this.#sched.node(id) !== undefined;
-      const node = this.#sched.addNode(identity, { name: msg.node, queues: msg.queues, tasks: msg.tasks, credit: msg.credit, host: msg.host, store: msg.store, pid: msg.pid }, now);
+      const node = this.#sched.addNode(
+        identity,
+        {
+          name: msg.node,
+          queues: msg.queues,
+          tasks: msg.tasks,
+          credit: msg.credit,
+          host: msg.host,
+          store: msg.store,
+          pid: msg.pid,
+        },
+        now,
+      );
       this.#helloModules(node, msg);
       if (!known) {
-        this.#log.info({ node: msg.node, host: msg.host, credit: msg.credit, tasks: msg.tasks.length, queues: msg.queues }, 'tasknode joined');
-        this.#publish(`${TOPIC_NODE}up`, { type: 'node.up', node: node.hello.name, host: node.hello.host, queues: node.hello.queues });
+        this.#log.info(
+          {
+            node: msg.node,
+            host: msg.host,
+            credit: msg.credit,
+            tasks: msg.tasks.length,
+            queues: msg.queues,
+          },
+          'tasknode joined',
+        );
+        this.#publish(`${TOPIC_NODE}up`, {
+          type: 'node.up',
+          node: node.hello.name,
+          host: node.hello.host,
+          queues: node.hello.queues,
+        });
       }
       this.#toNode(identity, { t: 'HEARTBEAT' });
       this.#dispatch();
@@ -765,7 +1039,9 @@ export class Relay implements AsyncDisposable {
     const node = this.#sched.node(id);
     if (node === undefined) {
       // [P-5.2] a tasknode the relay does not know (it restarted, or declared it dead) must HELLO again.
-      const error = new RtlError('RTL_ERR_PROTOCOL', '[P-5.2] unknown tasknode: send HELLO first', { rule: 'P-5.2' });
+      const error = new RtlError('RTL_ERR_PROTOCOL', '[P-5.2] unknown tasknode: send HELLO first', {
+        rule: 'P-5.2',
+      });
       this.#toNode(identity, { t: 'REJECTED', id: '', error: error.toJSON() });
       return;
     }
@@ -784,7 +1060,11 @@ export class Relay implements AsyncDisposable {
         this.#stageFailed(node, msg);
         return;
       default: {
-        const error = new RtlError('RTL_ERR_PROTOCOL', `[P-5.1] ${msg.t} is not a message a tasknode sends to SEND`, { rule: 'P-5.1' });
+        const error = new RtlError(
+          'RTL_ERR_PROTOCOL',
+          `[P-5.1] ${msg.t} is not a message a tasknode sends to SEND`,
+          { rule: 'P-5.1' },
+        );
         this.#malformed('tasknode', identity, error);
         this.#toNode(identity, { t: 'REJECTED', id: '', error: error.toJSON() });
       }
@@ -801,17 +1081,45 @@ export class Relay implements AsyncDisposable {
   #nodeLost(node: NodeState<Run>, now: number): void {
     const runs = this.#sched.removeNode(node.id);
     this.#nodeModules.delete(node.id);
-    for (const [key, settle] of this.#acks) if (key.startsWith(`${node.id} `)) settle({ ok: false, message: 'left before it loaded the module' });
-    this.#log.warn({ node: node.hello.name, host: node.hello.host, silentMs: now - node.lastSeen, stages: runs.length }, 'tasknode silent past liveness: dropped');
-    this.#publish(`${TOPIC_NODE}down`, { type: 'node.down', node: node.hello.name, host: node.hello.host, reason: 'silent' });
+    for (const [key, settle] of this.#acks)
+      if (key.startsWith(`${node.id} `))
+        settle({ ok: false, message: 'left before it loaded the module' });
+    this.#log.warn(
+      {
+        node: node.hello.name,
+        host: node.hello.host,
+        silentMs: now - node.lastSeen,
+        stages: runs.length,
+      },
+      'tasknode silent past liveness: dropped',
+    );
+    this.#publish(`${TOPIC_NODE}down`, {
+      type: 'node.down',
+      node: node.hello.name,
+      host: node.hello.host,
+      reason: 'silent',
+    });
     for (const run of runs) {
       const job = run.job;
       if (run.timer) clearTimeout(run.timer);
       if (job.state !== 'running' || job.run !== run) continue;
       if (run.attempt > run.stage.retries) {
-        this.#finish(job, 'failed', new RtlError('RTL_ERR_NODE_LOST', `job ${job.id}: stage "${run.stage.key}" lost its tasknode ${node.hello.name} on each of ${run.attempt} attempts (retries: ${run.stage.retries})`, { job: job.id, stage: run.stage.key, node: node.hello.name }));
+        this.#finish(
+          job,
+          'failed',
+          new RtlError(
+            'RTL_ERR_NODE_LOST',
+            `job ${job.id}: stage "${run.stage.key}" lost its tasknode ${node.hello.name} on each of ${run.attempt} attempts (retries: ${run.stage.retries})`,
+            { job: job.id, stage: run.stage.key, node: node.hello.name },
+          ),
+        );
       } else {
-        this.#event(job, () => ({ type: 'stage.retry', stage: run.stage.key, node: node.hello.name, attempt: run.attempt }));
+        this.#event(job, () => ({
+          type: 'stage.retry',
+          stage: run.stage.key,
+          node: node.hello.name,
+          attempt: run.attempt,
+        }));
         this.#enqueue(job, run.stage, true);
       }
     }
@@ -821,39 +1129,97 @@ export class Relay implements AsyncDisposable {
   // ---- deployed modules (P-8) ----
 
   /** A DEPLOY from a client: check, store, hand out, answer DEPLOYED or REJECTED. [P-8.1] */
-  async #deploy(client: Buffer, msg: Extract<Message, { t: 'DEPLOY' }>, payload: Buffer[]): Promise<void> {
+  async #deploy(
+    client: Buffer,
+    msg: Extract<Message, { t: 'DEPLOY' }>,
+    payload: Buffer[],
+  ): Promise<void> {
     const { id, name } = msg;
     try {
       this.#assertAccepting(name);
       if (!MODULE_NAME.test(name))
-        throw new RtlError(MODULE_ERROR, `module name ${JSON.stringify(name)} is not valid: use a letter, then letters, digits, "_" or "-" (at most 64), like "scale"`, { module: name, param: 'name' });
+        throw new RtlError(
+          MODULE_ERROR,
+          `module name ${JSON.stringify(name)} is not valid: use a letter, then letters, digits, "_" or "-" (at most 64), like "scale"`,
+          { module: name, param: 'name' },
+        );
       const frame = payload[0];
       if (msg.data.kind !== 'cbor' || frame === undefined)
-        throw new RtlError(MODULE_ERROR, `DEPLOY of module "${name}": the source goes in one cbor payload frame holding a text string, not ${msg.data.kind} data`, { module: name, param: 'data' });
+        throw new RtlError(
+          MODULE_ERROR,
+          `DEPLOY of module "${name}": the source goes in one cbor payload frame holding a text string, not ${msg.data.kind} data`,
+          { module: name, param: 'data' },
+        );
       const source = decodeValue(frame, this.#limits);
       if (typeof source !== 'string')
-        throw new RtlError(MODULE_ERROR, `DEPLOY of module "${name}": the cbor payload must be the module's source as a text string`, { module: name, param: 'data' });
+        throw new RtlError(
+          MODULE_ERROR,
+          `DEPLOY of module "${name}": the cbor payload must be the module's source as a text string`,
+          { module: name, param: 'data' },
+        );
       const sha256 = sourceHash(source);
       const current = this.#book.get(name);
       if (current?.sha256 === sha256) {
         // The same source again: nothing changes; say who runs it.
         const nodes = await this.#handOut(current, false);
-        this.#toClient(client, { t: 'DEPLOYED', id, name, version: current.version, sha256, unchanged: true, tasks: current.tasks.map((t) => ({ name: t.name, kind: t.kind, summary: t.summary, change: 'unchanged' as const })), removed: [], nodes });
+        this.#toClient(client, {
+          t: 'DEPLOYED',
+          id,
+          name,
+          version: current.version,
+          sha256,
+          unchanged: true,
+          tasks: current.tasks.map((t) => ({
+            name: t.name,
+            kind: t.kind,
+            summary: t.summary,
+            change: 'unchanged' as const,
+          })),
+          removed: [],
+          nodes,
+        });
         return;
       }
-      const tasks = await checkModule({ dir: this.#moduleDir, name, source, timeoutMs: this.#moduleCheckMs, onChild: (stop) => (this.#stopCheck = stop) });
+      const tasks = await checkModule({
+        dir: this.#moduleDir,
+        name,
+        source,
+        timeoutMs: this.#moduleCheckMs,
+        onChild: (stop) => (this.#stopCheck = stop),
+      });
       if (tasks.length === 0)
-        throw new RtlError(MODULE_ERROR, `module "${name}" exports no task: export what defineTableTask(...) or defineFunctionTask(...) from '@rtl/tasks' returns (other exports do not count)`, { module: name });
+        throw new RtlError(
+          MODULE_ERROR,
+          `module "${name}" exports no task: export what defineTableTask(...) or defineFunctionTask(...) from '@rtl/tasks' returns (other exports do not count)`,
+          { module: name },
+        );
       this.#checkClashes(name, tasks);
       this.#assertAccepting(name);
       const module = await this.#book.add(name, source, sha256, tasks, this.#now());
       this.#indexModules();
       const before = new Set((current?.tasks ?? []).map((t) => `${t.kind}:${t.name}`));
-      const listed: DeployedTask[] = tasks.map((t) => ({ name: t.name, kind: t.kind, summary: t.summary, change: before.has(`${t.kind}:${t.name}`) ? 'replaced' : 'added' }));
+      const listed: DeployedTask[] = tasks.map((t) => ({
+        name: t.name,
+        kind: t.kind,
+        summary: t.summary,
+        change: before.has(`${t.kind}:${t.name}`) ? 'replaced' : 'added',
+      }));
       const now = new Set(tasks.map((t) => `${t.kind}:${t.name}`));
-      const removed = (current?.tasks ?? []).filter((t) => !now.has(`${t.kind}:${t.name}`)).map((t) => t.name);
+      const removed = (current?.tasks ?? [])
+        .filter((t) => !now.has(`${t.kind}:${t.name}`))
+        .map((t) => t.name);
       const nodes = await this.#handOut(module, true);
-      this.#toClient(client, { t: 'DEPLOYED', id, name, version: module.version, sha256, unchanged: false, tasks: listed, removed, nodes });
+      this.#toClient(client, {
+        t: 'DEPLOYED',
+        id,
+        name,
+        version: module.version,
+        sha256,
+        unchanged: false,
+        tasks: listed,
+        removed,
+        nodes,
+      });
     } catch (err) {
       const error = toWireError(err);
       this.#log.info({ module: name, code: error.code }, `deploy refused: ${error.message}`);
@@ -862,7 +1228,12 @@ export class Relay implements AsyncDisposable {
   }
 
   #assertAccepting(module: string): void {
-    if (!this.#accepting) throw new RtlError('RTL_ERR_SHUTTING_DOWN', `relay is shutting down; module "${module}" was not deployed`, { module });
+    if (!this.#accepting)
+      throw new RtlError(
+        'RTL_ERR_SHUTTING_DOWN',
+        `relay is shutting down; module "${module}" was not deployed`,
+        { module },
+      );
   }
 
   /** Refuse a module whose task names clash with a bundled task or another module's. */
@@ -871,18 +1242,29 @@ export class Relay implements AsyncDisposable {
     const claim = (kind: TaskKind, names: readonly string[], owner: string): void => {
       for (const n of names) for (const s of spellingsOf(n)) owners.set(`${kind}:${s}`, owner);
     };
-    for (const t of this.#bundledTasks()) claim(t.kind, [t.name, ...t.aliases], `${t.kind} task "${t.name}" (${t.origin})`);
+    for (const t of this.#bundledTasks())
+      claim(t.kind, [t.name, ...t.aliases], `${t.kind} task "${t.name}" (${t.origin})`);
     for (const m of this.#book.current())
-      if (m.name !== name) for (const t of m.tasks) claim(t.kind, [t.name, ...t.aliases], `${t.kind} task "${t.name}" (${m.label})`);
+      if (m.name !== name)
+        for (const t of m.tasks)
+          claim(t.kind, [t.name, ...t.aliases], `${t.kind} task "${t.name}" (${m.label})`);
     const mine = new Map<string, CheckedTask>();
     for (const t of tasks) {
       for (const n of [t.name, ...t.aliases]) {
         for (const s of spellingsOf(n)) {
           const key = `${t.kind}:${s}`;
           const other = mine.get(key);
-          const owner = owners.get(key) ?? (other === undefined || other === t ? undefined : `${other.kind} task "${other.name}" (export ${other.exportName} of this module)`);
+          const owner =
+            owners.get(key) ??
+            (other === undefined || other === t
+              ? undefined
+              : `${other.kind} task "${other.name}" (export ${other.exportName} of this module)`);
           if (owner !== undefined)
-            throw new RtlError(MODULE_ERROR, `module "${name}": ${t.kind} task "${t.name}" (export ${t.exportName}) clashes with ${owner} over the name "${s}"; rename it`, { module: name, task: t.name });
+            throw new RtlError(
+              MODULE_ERROR,
+              `module "${name}": ${t.kind} task "${t.name}" (export ${t.exportName}) clashes with ${owner} over the name "${s}"; rename it`,
+              { module: name, task: t.name },
+            );
           mine.set(key, t);
         }
       }
@@ -895,7 +1277,9 @@ export class Relay implements AsyncDisposable {
    */
   #handOut(module: CurrentModule, fresh: boolean): Promise<DeployedNode[]> {
     const waits: Promise<DeployedNode>[] = [];
-    const byName = [...this.#sched.nodes.values()].sort((x, y) => x.hello.name.localeCompare(y.hello.name, undefined, { numeric: true }));
+    const byName = [...this.#sched.nodes.values()].sort((x, y) =>
+      x.hello.name.localeCompare(y.hello.name, undefined, { numeric: true }),
+    );
     for (const node of byName) {
       const nm = this.#nodeModules.get(node.id);
       if (nm?.has === undefined) continue;
@@ -935,7 +1319,18 @@ export class Relay implements AsyncDisposable {
   #pushModule(node: NodeState<Run>, nm: NodeModules, module: CurrentModule): void {
     nm.sent.add(module.label);
     this.#log.debug({ node: node.hello.name, module: module.label }, 'module handed to a tasknode');
-    this.#toNode(node.identity, { t: 'DEPLOY', id: module.label, name: module.name, version: module.version, sha256: module.sha256, data: { kind: 'cbor', frames: 1 } }, [encodeValue(module.source)]);
+    this.#toNode(
+      node.identity,
+      {
+        t: 'DEPLOY',
+        id: module.label,
+        name: module.name,
+        version: module.version,
+        sha256: module.sha256,
+        data: { kind: 'cbor', frames: 1 },
+      },
+      [encodeValue(module.source)],
+    );
   }
 
   /**
@@ -950,10 +1345,15 @@ export class Relay implements AsyncDisposable {
       for (const label of has) {
         const at = label.lastIndexOf('@');
         if (label.slice(0, at) !== m.name) continue;
-        for (const t of this.#book.version(m.name, Number(label.slice(at + 1)))?.tasks ?? []) if (t.kind === 'table') held.add(t.name);
+        for (const t of this.#book.version(m.name, Number(label.slice(at + 1)))?.tasks ?? [])
+          if (t.kind === 'table') held.add(t.name);
       }
     }
-    if (held.size > 0) this.#sched.setTasks(node.id, [...node.tasks].filter((t) => !held.has(t)));
+    if (held.size > 0)
+      this.#sched.setTasks(
+        node.id,
+        [...node.tasks].filter((t) => !held.has(t)),
+      );
   }
 
   /** A HELLO's function tasks and modules: settle waiting deploys, hand over what it lacks. [P-8.4] */
@@ -961,7 +1361,11 @@ export class Relay implements AsyncDisposable {
     const failed = new Map<string, string>();
     for (const f of msg.failed ?? []) {
       const v = f as unknown as { module?: unknown; error?: { message?: unknown } };
-      if (typeof v.module === 'string') failed.set(v.module, typeof v.error?.message === 'string' ? v.error.message : 'could not load it');
+      if (typeof v.module === 'string')
+        failed.set(
+          v.module,
+          typeof v.error?.message === 'string' ? v.error.message : 'could not load it',
+        );
     }
     const nm: NodeModules = {
       functions: msg.functions ?? [],
@@ -972,10 +1376,12 @@ export class Relay implements AsyncDisposable {
     this.#nodeModules.set(node.id, nm);
     if (nm.has === undefined) return;
     for (const label of nm.has) this.#acks.get(`${node.id} ${label}`)?.({ ok: true });
-    for (const [label, message] of failed) this.#acks.get(`${node.id} ${label}`)?.({ ok: false, message });
+    for (const [label, message] of failed)
+      this.#acks.get(`${node.id} ${label}`)?.({ ok: false, message });
     this.#holdBack(node, nm.has);
     for (const m of this.#book.current())
-      if (!nm.has.has(m.label) && !failed.has(m.label) && !nm.sent.has(m.label)) this.#pushModule(node, nm, m);
+      if (!nm.has.has(m.label) && !failed.has(m.label) && !nm.sent.has(m.label))
+        this.#pushModule(node, nm, m);
   }
 
   // ---- PUBLISH ----
@@ -1024,14 +1430,26 @@ export class Relay implements AsyncDisposable {
     if (this.#warned.has(key)) return;
     if (this.#warned.size > 10_000) this.#warned.clear();
     this.#warned.add(key);
-    this.#log.warn({ peer: identity.toString('hex'), kind, code: error.code, rule: error.detail.rule }, `dropped a bad message from a ${kind}: ${error.message}`);
+    this.#log.warn(
+      { peer: identity.toString('hex'), kind, code: error.code, rule: error.detail.rule },
+      `dropped a bad message from a ${kind}: ${error.message}`,
+    );
   }
 }
 
 /** A catalog that can list its tasks (a TaskRegistry). */
 interface Listable {
-  list(): readonly { name: string; kind: TaskKind; summary: string; aliases: readonly string[]; origin: string }[];
-  get(name: string, kind?: TaskKind): { kind: string; params?: { describe(): unknown } } | undefined;
+  list(): readonly {
+    name: string;
+    kind: TaskKind;
+    summary: string;
+    aliases: readonly string[];
+    origin: string;
+  }[];
+  get(
+    name: string,
+    kind?: TaskKind,
+  ): { kind: string; params?: { describe(): unknown } } | undefined;
 }
 
 function isListable(catalog: TaskCatalog | undefined): catalog is TaskCatalog & Listable {
@@ -1042,4 +1460,3 @@ function isListable(catalog: TaskCatalog | undefined): catalog is TaskCatalog & 
 function placementOf(stage: StageSpec): Placement {
   return { tasks: stage.tasks.map((t) => t.task), route: stage.route };
 }
-

@@ -109,7 +109,8 @@ export class Scheduler<R extends { readonly key: string; readonly placement: Pla
   }
 
   canRun(node: NodeState<R>, p: Placement): boolean {
-    if (p.route !== undefined && !node.queues.has(p.route) && node.hello.name !== p.route) return false;
+    if (p.route !== undefined && !node.queues.has(p.route) && node.hello.name !== p.route)
+      return false;
     for (const t of p.tasks) if (!node.tasks.has(t)) return false;
     return true;
   }
@@ -184,7 +185,12 @@ export class Scheduler<R extends { readonly key: string; readonly placement: Pla
     for (const n of this.#nodes.values()) {
       if (n.credit <= 0 || !this.canRun(n, p)) continue;
       // Most free credit first, then the node idle longest: spreads stages over free nodes.
-      if (best === undefined || n.credit > best.credit || (n.credit === best.credit && n.lastDispatch < best.lastDispatch)) best = n;
+      if (
+        best === undefined ||
+        n.credit > best.credit ||
+        (n.credit === best.credit && n.lastDispatch < best.lastDispatch)
+      )
+        best = n;
     }
     return best;
   }

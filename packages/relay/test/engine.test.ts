@@ -28,8 +28,18 @@ describe('engine end to end', () => {
     }
     const doc = {
       '0': { tasks: { task_add: { operations: [{ a: 'x', b: 'y', column: 's' }] } } },
-      '1': { tasks: { task_multiply: { operations: [{ a: 's', b: 2.5, column: 'm' }] }, task_filter: { operations: [{ column: 'm', value: 0, method: 'gt' }] } } },
-      '2': { tasks: [{ task: 'subtract', operations: [{ a: 'm', b: 'x', column: 'd' }] }, { task: 'average', operations: [{ a: 'd', column: 'avg' }] }] },
+      '1': {
+        tasks: {
+          task_multiply: { operations: [{ a: 's', b: 2.5, column: 'm' }] },
+          task_filter: { operations: [{ column: 'm', value: 0, method: 'gt' }] },
+        },
+      },
+      '2': {
+        tasks: [
+          { task: 'subtract', operations: [{ a: 'm', b: 'x', column: 'd' }] },
+          { task: 'average', operations: [{ a: 'd', column: 'avg' }] },
+        ],
+      },
     };
     const job = w.client.execute(doc, { data: { x, y } });
     const out = await job.result();
@@ -61,11 +71,21 @@ describe('engine end to end', () => {
     const a = Transform({ relay: w.relay.endpoints.recv, store: false });
     const b = new Transform({ relay: w.relay.endpoints.recv, store: false });
     try {
-      const doc = { '0': { tasks: { task_add: { operations: [{ a: 'v', b: 1, column: 'w' }] } } }, '1': { tasks: { task_null: {} } } };
+      const doc = {
+        '0': { tasks: { task_add: { operations: [{ a: 'v', b: 1, column: 'w' }] } } },
+        '1': { tasks: { task_null: {} } },
+      };
       const job = a.execute(doc, { data: { v: [1, 2, 3] } });
       const events: string[] = [];
       for await (const ev of job.events()) events.push(`${ev.type}:${ev.stage ?? ''}`);
-      expect(events).toEqual(['job.accepted:', 'stage.started:0', 'stage.completed:0', 'stage.started:1', 'stage.completed:1', 'job.completed:']);
+      expect(events).toEqual([
+        'job.accepted:',
+        'stage.started:0',
+        'stage.completed:0',
+        'stage.started:1',
+        'stage.completed:1',
+        'job.completed:',
+      ]);
       expect(Array.from(column(await job.result(), 'w'))).toEqual([2, 3, 4]);
       const t2 = await b.execute(doc, { data: { v: new Int32Array([10, -10]) } }).result();
       expect(Array.from(column(t2, 'w'))).toEqual([11, -9]);
@@ -111,9 +131,16 @@ describe('raspi-rtl documents run unchanged', () => {
     }
     writeFileSync(join(dir, 'samples.dat'), rec);
     // raspi-rtl writes the numpy dtype base64-encoded, with <@ @> standing for parentheses.
-    writeFileSync(join(dir, 'samples.meta'), Buffer.from("[<@'a', '<f8'@>, <@'b', '<i4'@>]").toString('base64'));
+    writeFileSync(
+      join(dir, 'samples.meta'),
+      Buffer.from("[<@'a', '<f8'@>, <@'b', '<i4'@>]").toString('base64'),
+    );
     const doc = {
-      0: { tasks: { task_open_array: { filename: 'samples', path: dir, extension: 'dat', delimiter: null } } },
+      0: {
+        tasks: {
+          task_open_array: { filename: 'samples', path: dir, extension: 'dat', delimiter: null },
+        },
+      },
       1: {
         tasks: {
           task_add: { operations: [{ a: 'a', b: 'b', column: 'sum' }] },
@@ -140,13 +167,46 @@ describe('raspi-rtl documents run unchanged', () => {
 
 describe('rejections name the culprit', () => {
   it.each([
-    ['unknown task', { '0': { tasks: { task_ad: { operations: [] } } } }, 'RTL_ERR_UNKNOWN_TASK', /unknown task "task_ad"; did you mean "add"\? Tasks that exist: .*average.*filter/],
-    ['bad parameter', { '0': { tasks: { task_add: { operations: [{ a: 'x', b: true, column: 's' }] } } } }, 'RTL_ERR_BAD_PARAM', /stage "0".*task "task_add".*operations\[0\]\.b/],
-    ['missing parameter', { '1': { tasks: { task_filter: { operations: [{ column: 'x', method: 'lt' }] } } } }, 'RTL_ERR_BAD_PARAM', /stage "1".*task "task_filter".*operations\[0\]\.value/],
+    [
+      'unknown task',
+      { '0': { tasks: { task_ad: { operations: [] } } } },
+      'RTL_ERR_UNKNOWN_TASK',
+      /unknown task "task_ad"; did you mean "add"\? Tasks that exist: .*average.*filter/,
+    ],
+    [
+      'bad parameter',
+      { '0': { tasks: { task_add: { operations: [{ a: 'x', b: true, column: 's' }] } } } },
+      'RTL_ERR_BAD_PARAM',
+      /stage "0".*task "task_add".*operations\[0\]\.b/,
+    ],
+    [
+      'missing parameter',
+      { '1': { tasks: { task_filter: { operations: [{ column: 'x', method: 'lt' }] } } } },
+      'RTL_ERR_BAD_PARAM',
+      /stage "1".*task "task_filter".*operations\[0\]\.value/,
+    ],
     ['empty document', {}, 'RTL_ERR_EMPTY_DOCUMENT', /no stages/],
-    ['stage without tasks', { '0': { tasks: {} } }, 'RTL_ERR_EMPTY_DOCUMENT', /stage "0" has no tasks/],
-    ['cycle', { a: { tasks: { task_null: {} }, after: ['b'] }, b: { tasks: { task_null: {} }, after: ['a'] } }, 'RTL_ERR_CYCLE', /cycle: (a -> b -> a|b -> a -> b)/],
-    ['bad stage option', { '0': { tasks: { task_null: {} }, retries: -1 } }, 'RTL_ERR_BAD_DOCUMENT', /stage "0": option "retries"/],
+    [
+      'stage without tasks',
+      { '0': { tasks: {} } },
+      'RTL_ERR_EMPTY_DOCUMENT',
+      /stage "0" has no tasks/,
+    ],
+    [
+      'cycle',
+      {
+        a: { tasks: { task_null: {} }, after: ['b'] },
+        b: { tasks: { task_null: {} }, after: ['a'] },
+      },
+      'RTL_ERR_CYCLE',
+      /cycle: (a -> b -> a|b -> a -> b)/,
+    ],
+    [
+      'bad stage option',
+      { '0': { tasks: { task_null: {} }, retries: -1 } },
+      'RTL_ERR_BAD_DOCUMENT',
+      /stage "0": option "retries"/,
+    ],
   ])('%s', async (_name, doc, code, message) => {
     const w = await world(1);
     const job = w.client.execute(doc);
@@ -162,12 +222,16 @@ describe('rejections name the culprit', () => {
 
   it('a task failing on a tasknode comes back as STAGE_FAILED with task, message and stack; the node stays up', async () => {
     const w = await world(1);
-    const doc = { '0': { tasks: { task_add: { operations: [{ a: 'nope', b: 1, column: 's' }] } } } };
+    const doc = {
+      '0': { tasks: { task_add: { operations: [{ a: 'nope', b: 1, column: 's' }] } } },
+    };
     await expect(w.client.execute(doc, { data: { x: [1, 2] } }).result()).rejects.toMatchObject({
       code: 'RTL_ERR_BAD_PARAM',
       detail: { stage: '0', task: 'task_add' },
     });
-    const ok = await w.client.execute({ '0': { tasks: { task_null: {} } } }, { data: { x: [1] } }).result();
+    const ok = await w.client
+      .execute({ '0': { tasks: { task_null: {} } } }, { data: { x: [1] } })
+      .result();
     expect(ok.numRows).toBe(1);
   });
 
@@ -184,17 +248,29 @@ export const boom = defineTableTask({ name: 'boom', summary: 'throws', params: p
     await w.addNode();
     await waitFor(() => w.relay.nodes().length === 1);
     const err: unknown = await w.client
-      .execute({ '0': { tasks: { task_null: {} } }, '1': { tasks: { task_boom: {} } } }, { data: { x: [1] } })
+      .execute(
+        { '0': { tasks: { task_null: {} } }, '1': { tasks: { task_boom: {} } } },
+        { data: { x: [1] } },
+      )
       .result()
       .then(
         () => undefined,
         (e: unknown) => e,
       );
-    expect(err).toMatchObject({ code: 'RTL_ERR_STAGE_FAILED', detail: { stage: '1', task: 'task_boom', node: 'node-0' } });
-    expect((err as Error).message).toMatch(/stage "1", task "task_boom" threw TypeError: Cannot read properties of undefined/);
-    expect(String((err as { detail: { remoteStack?: string } }).detail.remoteStack)).toContain('boom.mjs');
+    expect(err).toMatchObject({
+      code: 'RTL_ERR_STAGE_FAILED',
+      detail: { stage: '1', task: 'task_boom', node: 'node-0' },
+    });
+    expect((err as Error).message).toMatch(
+      /stage "1", task "task_boom" threw TypeError: Cannot read properties of undefined/,
+    );
+    expect(String((err as { detail: { remoteStack?: string } }).detail.remoteStack)).toContain(
+      'boom.mjs',
+    );
     // The tasknode stays up and serves the next job.
-    const ok = await w.client.execute({ '0': { tasks: { task_null: {} } } }, { data: { x: [1, 2] } }).result();
+    const ok = await w.client
+      .execute({ '0': { tasks: { task_null: {} } } }, { data: { x: [1, 2] } })
+      .result();
     expect(ok.numRows).toBe(2);
     expect(w.relay.nodes()).toHaveLength(1);
   });
@@ -216,8 +292,17 @@ export const boom = defineTableTask({ name: 'boom', summary: 'throws', params: p
       // The client port answers a bad message with REJECTED naming the rule.
       const [reply] = await d1.receive();
       expect(reply?.length).toBeGreaterThan(0);
-      await waitFor(() => w.relay.status().dropped.malformed >= 2, 5000, 'both bad messages counted');
-      const out = await w.client.execute({ '0': { tasks: { task_add: { operations: [{ a: 'x', b: 'x', column: 'y' }] } } } }, { data: { x: [1, 2] } }).result();
+      await waitFor(
+        () => w.relay.status().dropped.malformed >= 2,
+        5000,
+        'both bad messages counted',
+      );
+      const out = await w.client
+        .execute(
+          { '0': { tasks: { task_add: { operations: [{ a: 'x', b: 'x', column: 'y' }] } } } },
+          { data: { x: [1, 2] } },
+        )
+        .result();
       expect(Array.from(column(out, 'y'))).toEqual([2, 4]);
     } finally {
       d1.close();
@@ -239,7 +324,9 @@ describe('client errors say what they waited for', () => {
       );
       expect(err).toMatchObject({ code: 'RTL_ERR_RELAY_UNREACHABLE', detail: { job: job.id } });
       expect((err as Error).message).toContain(`tcp://127.0.0.1:${String(port)}`);
-      await expect(client.status({ timeoutMs: 200 })).rejects.toMatchObject({ code: 'RTL_ERR_RELAY_UNREACHABLE' });
+      await expect(client.status({ timeoutMs: 200 })).rejects.toMatchObject({
+        code: 'RTL_ERR_RELAY_UNREACHABLE',
+      });
     } finally {
       await client.close();
     }
@@ -247,14 +334,21 @@ describe('client errors say what they waited for', () => {
 
   it('a timeout names the job and the stage it waited for, and why', async () => {
     const w = await world(1);
-    const doc = { '0': { tasks: { task_null: {} } }, '1': { tasks: { task_null: {} }, route: 'gpu' } };
+    const doc = {
+      '0': { tasks: { task_null: {} } },
+      '1': { tasks: { task_null: {} }, route: 'gpu' },
+    };
     const job = w.client.execute(doc, { data: { x: [1] } });
     const err: unknown = await job.result({ timeoutMs: 600 }).then(
       () => undefined,
       (e: unknown) => e,
     );
     expect(err).toMatchObject({ code: 'RTL_ERR_TIMEOUT', detail: { job: job.id, stage: '1' } });
-    expect((err as Error).message).toMatch(new RegExp(`job ${job.id}: no result within 600 ms; stage "1" \\(task_null\\) was waiting: no connected tasknode can run it \\(route "gpu": no tasknode of that name or queue\\)$`));
+    expect((err as Error).message).toMatch(
+      new RegExp(
+        `job ${job.id}: no result within 600 ms; stage "1" \\(task_null\\) was waiting: no connected tasknode can run it \\(route "gpu": no tasknode of that name or queue\\)$`,
+      ),
+    );
     // A tasknode serving the queue joins: the job, still accepted, completes.
     await w.addNode({ queues: ['gpu'] });
     const out = await job.result({ timeoutMs: 10_000 });
@@ -300,12 +394,24 @@ export const spin = defineTableTask({ name: 'spin', summary: 'busy-waits', param
     const main = fileURLToPath(new URL('../../tasknode/dist/main.js', import.meta.url));
     const [, port] = /:(\d+)$/.exec(w.relay.endpoints.send) ?? [];
     const child = spawn(process.execPath, [main, '--name', 'doomed', '--threads', '1'], {
-      env: { ...process.env, RTL_RELAY_ADDR: '127.0.0.1', RTL_RELAY_SEND: port, RTL_HEARTBEAT_MS: '100', RTL_HEARTBEAT_LIVENESS: '3', RTL_CACHE_PATH: w.config.CACHE_PATH, RTL_LOG_LEVEL: 'silent' },
+      env: {
+        ...process.env,
+        RTL_RELAY_ADDR: '127.0.0.1',
+        RTL_RELAY_SEND: port,
+        RTL_HEARTBEAT_MS: '100',
+        RTL_HEARTBEAT_LIVENESS: '3',
+        RTL_CACHE_PATH: w.config.CACHE_PATH,
+        RTL_LOG_LEVEL: 'silent',
+      },
       stdio: 'ignore',
     });
     const exited = new Promise((r) => child.once('exit', r));
     try {
-      await waitFor(() => w.relay.nodes().some((n) => n.name === 'doomed'), 10_000, 'child tasknode to join');
+      await waitFor(
+        () => w.relay.nodes().some((n) => n.name === 'doomed'),
+        10_000,
+        'child tasknode to join',
+      );
       child.kill('SIGKILL');
       await exited;
       const killedAt = Date.now();

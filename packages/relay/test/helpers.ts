@@ -51,12 +51,20 @@ export function testConfig(overrides: Partial<Record<keyof Config, unknown>> = {
 }
 
 /** A relay with `n` in-process tasknodes (one worker thread each) and a client. */
-export async function world(n: number, overrides: Partial<Record<keyof Config, unknown>> = {}, nodeOpts: TasknodeOptions = {}): Promise<World> {
+export async function world(
+  n: number,
+  overrides: Partial<Record<keyof Config, unknown>> = {},
+  nodeOpts: TasknodeOptions = {},
+): Promise<World> {
   const config = testConfig(overrides);
   const store = Store.open({ path: config.CACHE_PATH, mapSize: config.CACHE_MAP_SIZE });
   const relay = await Relay.start(config, { catalog: createBundledRegistry(), store });
   const nodes: Tasknode[] = [];
-  const client = new Client({ relay: relay.endpoints.recv, store: config.CACHE_PATH, timeoutMs: 20_000 });
+  const client = new Client({
+    relay: relay.endpoints.recv,
+    store: config.CACHE_PATH,
+    timeoutMs: 20_000,
+  });
   onTestFinished(async () => {
     await client.close();
     await Promise.all(nodes.map((t) => t.close()));
@@ -64,7 +72,13 @@ export async function world(n: number, overrides: Partial<Record<keyof Config, u
     await store.close();
   });
   const addNode = async (opts: TasknodeOptions = {}): Promise<Tasknode> => {
-    const node = await Tasknode.start(config, { relay: relay.endpoints.send, threads: 1, name: `node-${String(nodes.length)}`, ...nodeOpts, ...opts });
+    const node = await Tasknode.start(config, {
+      relay: relay.endpoints.send,
+      threads: 1,
+      name: `node-${String(nodes.length)}`,
+      ...nodeOpts,
+      ...opts,
+    });
     nodes.push(node);
     return node;
   };
@@ -73,7 +87,11 @@ export async function world(n: number, overrides: Partial<Record<keyof Config, u
   return { config, relay, store, nodes, client, addNode };
 }
 
-export async function waitFor(cond: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+export async function waitFor(
+  cond: () => boolean,
+  timeoutMs = 10_000,
+  what = 'condition',
+): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!cond()) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);

@@ -6,7 +6,12 @@ interface Run {
   placement: Placement;
 }
 
-const hello = (name: string, credit: number, tasks = ['add', 'null'], queues: string[] = []): NodeHello => ({
+const hello = (
+  name: string,
+  credit: number,
+  tasks = ['add', 'null'],
+  queues: string[] = [],
+): NodeHello => ({
   name,
   queues,
   tasks,
@@ -15,7 +20,10 @@ const hello = (name: string, credit: number, tasks = ['add', 'null'], queues: st
   store: '',
   pid: 1,
 });
-const run = (key: string, tasks = ['add'], route?: string): Run => ({ key, placement: { tasks, route } });
+const run = (key: string, tasks = ['add'], route?: string): Run => ({
+  key,
+  placement: { tasks, route },
+});
 
 describe('Scheduler', () => {
   it('gives work only to nodes with credit, and returns credit on completion', () => {

@@ -39,16 +39,29 @@ export class StoreCache {
   }
 }
 
-export async function executeStage(registry: TaskRegistry, stores: StoreCache, req: WorkRequest): Promise<WorkReply> {
+export async function executeStage(
+  registry: TaskRegistry,
+  stores: StoreCache,
+  req: WorkRequest,
+): Promise<WorkReply> {
   try {
     const t0 = performance.now();
     let input: Table;
-    if (req.data.kind === 'ref') input = getTable(stores.at(storePath(req.data.store), req.mapSize), req.data);
+    if (req.data.kind === 'ref')
+      input = getTable(stores.at(storePath(req.data.store), req.mapSize), req.data);
     else if (req.data.kind === 'arrow') input = decodeTable(req.frames);
     else if (req.data.kind === 'none') input = emptyTable();
-    else throw new RtlError('RTL_ERR_BAD_DATA', `stage "${req.stage}": a table stage cannot take ${req.data.kind} data`, { stage: req.stage });
+    else
+      throw new RtlError(
+        'RTL_ERR_BAD_DATA',
+        `stage "${req.stage}": a table stage cannot take ${req.data.kind} data`,
+        { stage: req.stage },
+      );
     const controller = new AbortController();
-    const { table, timings } = await registry.runStage(input, req.tasks, { stage: req.stage, signal: controller.signal });
+    const { table, timings } = await registry.runStage(input, req.tasks, {
+      stage: req.stage,
+      signal: controller.signal,
+    });
     let data: DataRef;
     let frames: Uint8Array[] = [];
     if (table === input) {
@@ -61,7 +74,14 @@ export async function executeStage(registry: TaskRegistry, stores: StoreCache, r
       frames = encodeTable(table, { chunked: req.chunked });
       data = { kind: 'arrow', frames: frames.length };
     }
-    return { seq: req.seq, ok: true, data, frames, ms: performance.now() - t0, tasks: req.profile ? timings : [] };
+    return {
+      seq: req.seq,
+      ok: true,
+      data,
+      frames,
+      ms: performance.now() - t0,
+      tasks: req.profile ? timings : [],
+    };
   } catch (err) {
     return { seq: req.seq, ok: false, error: toWireError(err) };
   }

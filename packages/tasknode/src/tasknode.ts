@@ -119,7 +119,14 @@ export class Tasknode implements AsyncDisposable {
   /** Table tasks that came from modules (never run inline). */
   #moduleTables = new Set<string>();
 
-  private constructor(settings: TasknodeSettings, opts: TasknodeOptions, pool: WorkerPool, base: TaskNames, startupModules: readonly ModuleSpec[], bundled: TaskRegistry) {
+  private constructor(
+    settings: TasknodeSettings,
+    opts: TasknodeOptions,
+    pool: WorkerPool,
+    base: TaskNames,
+    startupModules: readonly ModuleSpec[],
+    bundled: TaskRegistry,
+  ) {
     this.#settings = settings;
     this.#log = opts.logger ?? silentLogger();
     this.name = opts.name ?? defaultName();
@@ -157,9 +164,17 @@ export class Tasknode implements AsyncDisposable {
         const replies = await pool.broadcast({ op: 'load', module: spec });
         const names = agree(replies);
         if ('error' in names)
-          throw new RtlError('RTL_ERR_CONFIG', `task module ${path} failed to load: ${names.error.message}`, { file: path, ...names.error.detail });
+          throw new RtlError(
+            'RTL_ERR_CONFIG',
+            `task module ${path} failed to load: ${names.error.message}`,
+            { file: path, ...names.error.detail },
+          );
         if (names.tables.length + names.functions.length === 0)
-          throw new RtlError('RTL_ERR_CONFIG', `task module ${path} exports no task (export the result of defineTableTask(...) or defineFunctionTask(...))`, { file: path });
+          throw new RtlError(
+            'RTL_ERR_CONFIG',
+            `task module ${path} exports no task (export the result of defineTableTask(...) or defineFunctionTask(...))`,
+            { file: path },
+          );
         for (const t of names.tables) tables.add(t);
         for (const f of names.functions) functions.add(f);
         startup.push(spec);
@@ -169,7 +184,14 @@ export class Tasknode implements AsyncDisposable {
       throw err;
     }
     pool.setModules(startup);
-    return new Tasknode(settings, opts, pool, { tables: [...tables].sort(), functions: [...functions].sort() }, startup, bundled);
+    return new Tasknode(
+      settings,
+      opts,
+      pool,
+      { tables: [...tables].sort(), functions: [...functions].sort() },
+      startup,
+      bundled,
+    );
   }
 
   /** Deployed modules this node runs, as `name@version`. */
@@ -215,8 +237,15 @@ export class Tasknode implements AsyncDisposable {
     this.#out = new Outbox(sock, (err) => this.#log.debug({ err }, 'send failed'), { batch: true });
     this.#lastHeard = Date.now();
     this.#hello();
-    void receiveLoop(sock, (frames) => this.#onMessage(frames), (err) => this.#log.error({ err }, 'receive failed'));
-    this.#log.info({ node: this.name, relay: this.relay, threads: this.threads }, 'tasknode connecting');
+    void receiveLoop(
+      sock,
+      (frames) => this.#onMessage(frames),
+      (err) => this.#log.error({ err }, 'receive failed'),
+    );
+    this.#log.info(
+      { node: this.name, relay: this.relay, threads: this.threads },
+      'tasknode connecting',
+    );
   }
 
   #hello(): void {
@@ -245,8 +274,16 @@ export class Tasknode implements AsyncDisposable {
   async #deploy(msg: Extract<Message, { t: 'DEPLOY' }>, payload: readonly Buffer[]): Promise<void> {
     const { name, version, sha256 } = msg;
     const label = `${name}@${String(version)}`;
-    if (version === undefined || sha256 === undefined || msg.data.kind !== 'cbor' || payload[0] === undefined) {
-      this.#log.warn({ module: name }, 'dropped a DEPLOY without version, sha256 or source (P-8.4)');
+    if (
+      version === undefined ||
+      sha256 === undefined ||
+      msg.data.kind !== 'cbor' ||
+      payload[0] === undefined
+    ) {
+      this.#log.warn(
+        { module: name },
+        'dropped a DEPLOY without version, sha256 or source (P-8.4)',
+      );
       return;
     }
     const current = this.#deployed.get(name);
@@ -262,7 +299,10 @@ export class Tasknode implements AsyncDisposable {
       return;
     }
     if (typeof source !== 'string' || sourceHash(source) !== sha256) {
-      this.#moduleFailed(name, label, { code: 'RTL_ERR_PROTOCOL', message: `DEPLOY ${label}: the source is not a text string whose sha256 is ${sha256}` });
+      this.#moduleFailed(name, label, {
+        code: 'RTL_ERR_PROTOCOL',
+        message: `DEPLOY ${label}: the source is not a text string whose sha256 is ${sha256}`,
+      });
       return;
     }
     let file: string;
@@ -281,15 +321,27 @@ export class Tasknode implements AsyncDisposable {
       this.#moduleFailed(name, label, names.error);
       return;
     }
-    this.#deployed.set(name, { version, sha256, spec, tables: names.tables, functions: names.functions });
+    this.#deployed.set(name, {
+      version,
+      sha256,
+      spec,
+      tables: names.tables,
+      functions: names.functions,
+    });
     this.#failed.delete(name);
     this.#modulesChanged();
-    this.#log.info({ node: this.name, module: label, tables: names.tables, functions: names.functions }, 'module loaded');
+    this.#log.info(
+      { node: this.name, module: label, tables: names.tables, functions: names.functions },
+      'module loaded',
+    );
     this.#hello();
   }
 
   #moduleFailed(name: string, label: string, error: WireError): void {
-    this.#log.error({ node: this.name, module: label, code: error.code }, `module could not be loaded: ${error.message}`);
+    this.#log.error(
+      { node: this.name, module: label, code: error.code },
+      `module could not be loaded: ${error.message}`,
+    );
     this.#failed.set(name, { module: label, error });
     this.#modulesChanged();
     this.#hello();
@@ -297,8 +349,13 @@ export class Tasknode implements AsyncDisposable {
 
   /** Keep the pool's start list and the inline check in step with the deployed modules. */
   #modulesChanged(): void {
-    this.#pool.setModules([...this.#startupModules, ...[...this.#deployed.values()].map((m) => m.spec)]);
-    const tables = new Set(this.#base.tables.filter((t) => this.#bundled.get(t, 'table') === undefined));
+    this.#pool.setModules([
+      ...this.#startupModules,
+      ...[...this.#deployed.values()].map((m) => m.spec),
+    ]);
+    const tables = new Set(
+      this.#base.tables.filter((t) => this.#bundled.get(t, 'table') === undefined),
+    );
     for (const m of this.#deployed.values()) for (const t of m.tables) tables.add(t);
     this.#moduleTables = tables;
   }
@@ -307,7 +364,10 @@ export class Tasknode implements AsyncDisposable {
     const silence = this.#settings.HEARTBEAT_MS * this.#settings.HEARTBEAT_LIVENESS;
     if (Date.now() - this.#lastHeard > silence) {
       // The relay went silent: drop the socket and connect afresh (a restarted relay gets a HELLO).
-      this.#log.warn({ node: this.name, relay: this.relay, silentMs: Date.now() - this.#lastHeard }, 'relay silent past liveness: reconnecting');
+      this.#log.warn(
+        { node: this.name, relay: this.relay, silentMs: Date.now() - this.#lastHeard },
+        'relay silent past liveness: reconnecting',
+      );
       this.#sock.close();
       this.#connect();
       return;
@@ -319,7 +379,10 @@ export class Tasknode implements AsyncDisposable {
     this.#lastHeard = Date.now();
     const decoded = decodeMessage(frames, this.#limits);
     if (!decoded.ok) {
-      this.#log.warn({ code: decoded.error.code }, `dropped a bad message from the relay: ${decoded.error.message}`);
+      this.#log.warn(
+        { code: decoded.error.code },
+        `dropped a bad message from the relay: ${decoded.error.message}`,
+      );
       return;
     }
     const msg = decoded.msg;
@@ -335,14 +398,20 @@ export class Tasknode implements AsyncDisposable {
         return;
       case 'DEPLOY': {
         const payload = decoded.payload;
-        this.#deploying = this.#deploying.then(() => this.#deploy(msg, payload)).catch((err: unknown) => {
-          this.#log.error({ err, module: msg.name }, 'deploy failed');
-        });
+        this.#deploying = this.#deploying
+          .then(() => this.#deploy(msg, payload))
+          .catch((err: unknown) => {
+            this.#log.error({ err, module: msg.name }, 'deploy failed');
+          });
         return;
       }
       case 'REJECTED':
         if (msg.error.detail?.rule === 'P-5.2') this.#hello();
-        else this.#log.warn({ code: msg.error.code }, `relay rejected a message: ${msg.error.message}`);
+        else
+          this.#log.warn(
+            { code: msg.error.code },
+            `relay rejected a message: ${msg.error.message}`,
+          );
         return;
       default:
         this.#log.warn({ type: msg.t }, 'unexpected message from the relay');
@@ -364,14 +433,36 @@ export class Tasknode implements AsyncDisposable {
       profile: this.#settings.PROFILE,
     };
     this.#running++;
-    const run = this.#inline(msg, payload) ? executeStage(this.#bundled, this.#stores, req) : this.#pool.run(req);
+    const run = this.#inline(msg, payload)
+      ? executeStage(this.#bundled, this.#stores, req)
+      : this.#pool.run(req);
     void run.then((reply) => {
       this.#running--;
       if (reply.ok) {
-        this.#send({ t: 'STAGE_DONE', id: msg.id, stage: msg.stage, attempt: msg.attempt, data: reply.data, ms: reply.ms, tasks: reply.tasks }, reply.frames);
+        this.#send(
+          {
+            t: 'STAGE_DONE',
+            id: msg.id,
+            stage: msg.stage,
+            attempt: msg.attempt,
+            data: reply.data,
+            ms: reply.ms,
+            tasks: reply.tasks,
+          },
+          reply.frames,
+        );
       } else {
-        this.#log.info({ job: msg.id, stage: msg.stage, code: reply.error.code }, `stage failed: ${reply.error.message}`);
-        this.#send({ t: 'STAGE_FAILED', id: msg.id, stage: msg.stage, attempt: msg.attempt, error: reply.error });
+        this.#log.info(
+          { job: msg.id, stage: msg.stage, code: reply.error.code },
+          `stage failed: ${reply.error.message}`,
+        );
+        this.#send({
+          t: 'STAGE_FAILED',
+          id: msg.id,
+          stage: msg.stage,
+          attempt: msg.attempt,
+          error: reply.error,
+        });
       }
     });
   }

@@ -52,7 +52,8 @@ export const TASK_DOCS: Readonly<Record<string, TaskDocEntry>> = {
     input: XY,
   },
   divide: {
-    computes: '`column = a / b` on every row (IEEE division: `x / 0` is ±Infinity or NaN); Float64.',
+    computes:
+      '`column = a / b` on every row (IEEE division: `x / 0` is ±Infinity or NaN); Float64.',
     params: ops({ a: 'x', b: 'y', column: 'q' }),
     input: XY,
   },
@@ -67,7 +68,8 @@ export const TASK_DOCS: Readonly<Record<string, TaskDocEntry>> = {
     input: XY,
   },
   log: {
-    computes: '`column = ln(a)` (natural log) on every row (NaN for a negative `a`, -Infinity for 0); Float64.',
+    computes:
+      '`column = ln(a)` (natural log) on every row (NaN for a negative `a`, -Infinity for 0); Float64.',
     params: ops({ a: 'y', column: 'l' }),
     input: XY,
   },
@@ -77,7 +79,8 @@ export const TASK_DOCS: Readonly<Record<string, TaskDocEntry>> = {
     input: XY,
   },
   aggregate: {
-    computes: '`column = (c1 + c2 + … + ck) / k` over the listed columns, row by row (a column listed twice counts once); Float64. Same as `crossAverage`.',
+    computes:
+      '`column = (c1 + c2 + … + ck) / k` over the listed columns, row by row (a column listed twice counts once); Float64. Same as `crossAverage`.',
     params: { operations: [{ columns: ['x', 'y'], column: 'mean' }] },
     input: XY,
   },
@@ -93,23 +96,25 @@ export const TASK_DOCS: Readonly<Record<string, TaskDocEntry>> = {
   },
   classifyStatic: {
     computes:
-      'Adds `<column>Class`: the index (from 0, in order of first appearance) of the row\'s combination of values of the `a` columns, and `<column>ClassCount`: how many rows share that combination (both Int32). A null is a value of its own.',
+      "Adds `<column>Class`: the index (from 0, in order of first appearance) of the row's combination of values of the `a` columns, and `<column>ClassCount`: how many rows share that combination (both Int32). A null is a value of its own.",
     params: { operations: [{ a: ['x', 'y'], column: 'k' }] },
     input: { x: [1, 2, 1, null, 2], y: [0, 0, 0, 0, 1] },
   },
   columnSpace: {
     computes:
-      'Adds `<column>Space` with n = the row count: `linear` n evenly spaced values from min to max (numpy linspace), `log` n values evenly spaced in log10 from min to max (numpy geomspace; min must be > 0), `sorted` the column\'s values ascending (NaN, then nulls, last).',
+      "Adds `<column>Space` with n = the row count: `linear` n evenly spaced values from min to max (numpy linspace), `log` n values evenly spaced in log10 from min to max (numpy geomspace; min must be > 0), `sorted` the column's values ascending (NaN, then nulls, last).",
     params: { column: 'x', space: 'linear' },
     input: { x: [4, 1, 3, 2, 5] },
   },
   unique: {
-    computes: 'One row per distinct value of `a`, in order of first appearance, with `<a>Count` (Int32) the number of rows holding it; a null gets one row.',
+    computes:
+      'One row per distinct value of `a`, in order of first appearance, with `<a>Count` (Int32) the number of rows holding it; a null gets one row.',
     params: { a: 'x' },
     input: { x: [3, 1, 3, null, 1, 3] },
   },
   sort: {
-    computes: 'Every row, stably sorted by `column` (ascending, or descending with `descending: true`); NaN rows, then null rows, last in both directions.',
+    computes:
+      'Every row, stably sorted by `column` (ascending, or descending with `descending: true`); NaN rows, then null rows, last in both directions.',
     params: { column: 'x', descending: true },
     input: { x: [2, null, 5, 2, -1], y: [1, 2, 3, 4, 5] },
   },
@@ -139,14 +144,14 @@ export const TASK_DOCS: Readonly<Record<string, TaskDocEntry>> = {
   },
   open: {
     computes:
-      'Replaces the stage\'s table with the file `<path>/<filename>.<extension>`: `dat` raw little-endian records described by the numpy dtype in `<filename>.meta` beside it (e.g. `[(\'x\', \'<f8\'), (\'y\', \'<i8\')]`), `npy` NumPy\'s format (plain or structured dtypes), `csv` with a header row (`delimiter`, default `,`; numeric columns become Float64, an empty field null), `arrow` / `feather` the Arrow IPC file format. Errors name the file and the byte offset or line.',
+      "Replaces the stage's table with the file `<path>/<filename>.<extension>`: `dat` raw little-endian records described by the numpy dtype in `<filename>.meta` beside it (e.g. `[('x', '<f8'), ('y', '<i8')]`), `npy` NumPy's format (plain or structured dtypes), `csv` with a header row (`delimiter`, default `,`; numeric columns become Float64, an empty field null), `arrow` / `feather` the Arrow IPC file format. Errors name the file and the byte offset or line.",
     params: { filename: 'samples', path: 'raw_data', extension: 'dat' },
     input: {},
     run: false,
   },
   write: {
     computes:
-      'Writes the stage\'s table to `<path>/<filename>.<extension>` (the name exactly as given; the directory is created) in the same formats as `open`, and passes the table on unchanged.',
+      "Writes the stage's table to `<path>/<filename>.<extension>` (the name exactly as given; the directory is created) in the same formats as `open`, and passes the table on unchanged.",
     params: { filename: 'result', path: 'out', extension: 'csv' },
     input: {},
     run: false,
@@ -167,8 +172,8 @@ export async function renderTasksDoc(registry: TaskRegistry): Promise<string> {
     '<!-- Generated by `npm run docs` from the task registry; edit packages/tasks/src/task-docs.ts. -->',
     '',
     'Every task of a stage runs on one tasknode, in order, over the same in-memory table. A task',
-    'is named in any of its spellings: camelCase (raspi-rtl\'s module name), snake_case, and either',
-    'with the `task_` prefix. Columns named in `a`, `b`, `columns` must exist in the stage\'s table',
+    "is named in any of its spellings: camelCase (raspi-rtl's module name), snake_case, and either",
+    "with the `task_` prefix. Columns named in `a`, `b`, `columns` must exist in the stage's table",
     '(the error names the columns that do); an output `column` replaces a column of that name or',
     'is appended. A null in an input row gives null in that output row.',
     '',
@@ -247,7 +252,8 @@ function renderTable(table: Table): string[] {
 
 function cell(v: unknown): string {
   if (v === null || v === undefined) return 'null';
-  if (typeof v === 'number') return Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(6)));
+  if (typeof v === 'number')
+    return Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(6)));
   if (typeof v === 'bigint') return String(v);
   return typeof v === 'string' ? v : JSON.stringify(v);
 }
@@ -260,12 +266,16 @@ function renderParams(doc: ParamDoc, path = '', depth = 0): string[] {
     for (const k of keys) {
       const f = doc.fields[k] as ParamDoc;
       const name = path === '' ? k : `${path}.${k}`;
-      const extra = f.optional === true ? ` (optional${f.default !== undefined ? `, default \`${JSON.stringify(f.default)}\`` : ''})` : '';
+      const extra =
+        f.optional === true
+          ? ` (optional${f.default !== undefined ? `, default \`${JSON.stringify(f.default)}\`` : ''})`
+          : '';
       rows.push(`| \`${name}\` | ${f.expected}${extra} |`);
       rows.push(...renderParams(f, name, depth + 1));
     }
     return rows;
   }
-  if (doc.type === 'array' && doc.items !== undefined) return renderParams(doc.items, `${path}[]`, depth + 1);
+  if (doc.type === 'array' && doc.items !== undefined)
+    return renderParams(doc.items, `${path}[]`, depth + 1);
   return [];
 }

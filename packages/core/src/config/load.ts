@@ -60,7 +60,8 @@ export function flagOfSetting(name: SettingName): string {
 /** The setting a mistyped name most likely meant, if any is close. */
 export function suggestSetting(key: string): SettingName | undefined {
   const wanted = key.replace(/-/g, '_').toUpperCase();
-  return closest(wanted, SETTING_NAMES, { normalize: (s) => s, divisor: 4 }) as SettingName | undefined;
+  return closest(wanted, SETTING_NAMES, { normalize: (s) => s, divisor: 4 }) as
+    SettingName | undefined;
 }
 
 function show(name: SettingName | undefined, raw: unknown): string {

@@ -92,14 +92,14 @@ export const SETTINGS = {
   TASK_INLINE_BYTES: {
     kind: 'bytes',
     default: 64 * 2 ** 10,
-    doc: 'A stage of bundled tasks whose input is at most this many bytes runs on the tasknode\'s main thread instead of a worker thread (bundled kernels finish such a table in microseconds, so heartbeats never wait); saves the thread hop on small jobs. 0 = every stage in a worker thread. Deployed tasks always run in worker threads.',
+    doc: "A stage of bundled tasks whose input is at most this many bytes runs on the tasknode's main thread instead of a worker thread (bundled kernels finish such a table in microseconds, so heartbeats never wait); saves the thread hop on small jobs. 0 = every stage in a worker thread. Deployed tasks always run in worker threads.",
   },
   TASK_PREFETCH: {
     kind: 'int',
     default: 4,
     min: 1,
     max: 1024,
-    doc: 'Stages a tasknode holds per worker thread (its credit is TASK_THREADS x TASK_PREFETCH), like Celery\'s worker_prefetch_multiplier: more keeps workers busy between round trips, 1 gives long stages to idle nodes first.',
+    doc: "Stages a tasknode holds per worker thread (its credit is TASK_THREADS x TASK_PREFETCH), like Celery's worker_prefetch_multiplier: more keeps workers busy between round trips, 1 gives long stages to idle nodes first.",
   },
   CACHE_PATH: { kind: 'path', default: '~/.rtl/cache', doc: 'Directory of the LMDB store.' },
   CACHE_MAP_SIZE: {

@@ -9,7 +9,6 @@ import { missingColumn, paramError } from '../schema.js';
 import type { ParamWhere } from '../schema.js';
 import { isNumericType, typeName } from './numeric.js';
 
-
 export class ColumnSet {
   readonly #fields: Field[];
   /** #chunks[column][batch] */
