@@ -46,13 +46,13 @@ class Reader {
     throw new PyLiteralError(`expected ${expected} at character ${this.pos}, got ${got}`, this.pos);
   }
 
-  skip(): void {
+  skipSpace(): void {
     const t = this.text;
     while (this.pos < t.length && ' \t\r\n'.includes(t[this.pos] as string)) this.pos++;
   }
 
   eat(ch: string): boolean {
-    this.skip();
+    this.skipSpace();
     if (this.text[this.pos] === ch) {
       this.pos++;
       return true;
@@ -61,7 +61,7 @@ class Reader {
   }
 
   value(): PyValue {
-    this.skip();
+    this.skipSpace();
     const t = this.text;
     const c = t[this.pos];
     if (c === undefined) this.fail('a value');
@@ -144,7 +144,7 @@ class Reader {
     const out: Record<string, PyValue> = Object.create(null) as Record<string, PyValue>;
     for (;;) {
       if (this.eat('}')) break;
-      this.skip();
+      this.skipSpace();
       const keyAt = this.pos;
       const key = this.value();
       if (typeof key !== 'string') {
@@ -166,7 +166,7 @@ class Reader {
 export function parsePyLiteral(text: string): PyValue {
   const r = new Reader(text);
   const v = r.value();
-  r.skip();
+  r.skipSpace();
   if (r.pos < text.length) r.fail('the end of the literal');
   return v;
 }
