@@ -8,7 +8,6 @@
 import { hostname } from 'node:os';
 import * as zmq from 'zeromq';
 import {
-  NO_DATA,
   Outbox,
   RtlError,
   decodeMessage,
@@ -795,7 +794,32 @@ export class Relay implements AsyncDisposable {
       const job = run.job;
       run.node = node.id;
       (run as { dispatched: number }).dispatched = now;
-      const { data, payload } = this.#dataFor(job, node);
+      let input: { data: DataRef; payload: Buffer[] };
+      try {
+        input = this.#dataFor(job, node);
+      } catch (err) {
+        // The input cannot be read (a store failure): give the credit back and fail the job.
+        this.#sched.complete(node.id, run.key);
+        const where = { job: job.id, stage: run.stage.key };
+        this.#finish(
+          job,
+          'failed',
+          err instanceof RtlError
+            ? new RtlError(
+                err.code,
+                `job ${job.id}, stage "${run.stage.key}": ${err.message}`,
+                { ...err.detail, ...where },
+                { cause: err },
+              )
+            : new RtlError(
+                'RTL_ERR_STORE',
+                `job ${job.id}, stage "${run.stage.key}": reading its input failed: ${String(err)}`,
+                where,
+              ),
+        );
+        continue;
+      }
+      const { data, payload } = input;
       const resultStore =
         this.#store !== undefined && node.hello.store === this.#store.id ? this.#store.id : '';
       this.#toNode(
@@ -830,7 +854,11 @@ export class Relay implements AsyncDisposable {
     if (job.data.kind !== 'ref' || node.hello.store === job.data.store)
       return { data: job.data, payload: job.payload };
     if (this.#store === undefined || this.#store.id !== job.data.store)
-      return { data: NO_DATA, payload: [] };
+      throw new RtlError(
+        'RTL_ERR_STORE',
+        `job ${job.id}: its table is in store ${job.data.store}, which neither this relay nor tasknode ${node.hello.name} can read`,
+        { job: job.id, key: job.data.key },
+      );
     const frames = encodeTable(getTable(this.#store, job.data)) as Buffer[];
     return { data: { kind: 'arrow', frames: frames.length }, payload: frames };
   }

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import type { Table } from 'apache-arrow';
 import getPort from 'get-port';
 import { Client, Transform } from '@rtl/client';
+import { decodeMessage, encodeMessage } from '@rtl/core';
 import { moduleDir, tempDir, waitFor, world, rng } from './helpers.js';
 
 function column(table: Table, name: string): Float64Array | (number | null)[] {
@@ -273,6 +274,46 @@ export const boom = defineTableTask({ name: 'boom', summary: 'throws', params: p
       .result();
     expect(ok.numRows).toBe(2);
     expect(w.relay.nodes()).toHaveLength(1);
+  });
+
+  it('an input the relay cannot read from its store fails the job with RTL_ERR_STORE; the node keeps its credit', async () => {
+    const w = await world(1, {}, { noStore: true });
+    const d = new zmq.Dealer({ linger: 0 });
+    d.connect(w.relay.endpoints.recv);
+    try {
+      const ref = { kind: 'ref', key: 't/not-there', bytes: 100, store: w.store.id } as const;
+      await d.send(
+        encodeMessage({
+          t: 'SUBMIT',
+          id: 'j-missing',
+          doc: { '0': { tasks: { task_null: {} } } },
+          data: ref,
+          events: false,
+          store: '',
+        }),
+      );
+      const seen: string[] = [];
+      for (;;) {
+        const decoded = decodeMessage(await d.receive());
+        if (!decoded.ok) continue;
+        seen.push(decoded.msg.t);
+        if (decoded.msg.t === 'ERROR') {
+          expect(decoded.msg.error).toMatchObject({
+            code: 'RTL_ERR_STORE',
+            detail: { job: 'j-missing', stage: '0', key: 't/not-there' },
+          });
+          break;
+        }
+      }
+      expect(seen).toEqual(['ACCEPTED', 'ERROR']);
+      const out = await w.client
+        .execute({ '0': { tasks: { task_null: {} } } }, { data: { x: [1, 2, 3] } })
+        .result();
+      expect(out.numRows).toBe(3);
+      expect(w.relay.nodes()[0]?.running).toBe(0);
+    } finally {
+      d.close();
+    }
   });
 
   it('a malformed frame sent to each port leaves the relay serving', async () => {
