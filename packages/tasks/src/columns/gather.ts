@@ -7,7 +7,8 @@ import { BufferType, Data, DataType, makeBuilder, makeVector } from 'apache-arro
 import type { Builder } from 'apache-arrow';
 import { gatherBits, hasNulls } from './bitmap.js';
 
-type FixedArray =
+/** The typed arrays behind fixed-width Arrow types. */
+export type FixedArray =
   | Int8Array
   | Int16Array
   | Int32Array
@@ -21,7 +22,8 @@ type FixedArray =
 
 type FixedArrayCtor = new (length: number) => FixedArray;
 
-function isFixedWidth(type: DataType): boolean {
+/** Types whose values sit in one fixed-width typed array (dictionaries excluded). */
+export function isFixedWidthType(type: DataType): boolean {
   return (
     DataType.isInt(type) ||
     DataType.isFloat(type) ||
@@ -31,9 +33,13 @@ function isFixedWidth(type: DataType): boolean {
     DataType.isDuration(type) ||
     DataType.isInterval(type) ||
     DataType.isDecimal(type) ||
-    DataType.isFixedSizeBinary(type) ||
-    DataType.isDictionary(type)
+    DataType.isFixedSizeBinary(type)
   );
+}
+
+/** Gather copies a dictionary's indices like any fixed-width column. */
+function isFixedWidth(type: DataType): boolean {
+  return isFixedWidthType(type) || DataType.isDictionary(type);
 }
 
 export function gather(data: Data, idx: Uint32Array): Data {

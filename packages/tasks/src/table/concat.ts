@@ -13,32 +13,7 @@
 import { BufferType, Data, DataType, makeBuilder, makeVector } from 'apache-arrow';
 import type { Builder, Vector } from 'apache-arrow';
 import { hasNulls } from '../columns/bitmap.js';
-
-type FixedArray =
-  | Int8Array
-  | Int16Array
-  | Int32Array
-  | Uint8Array
-  | Uint16Array
-  | Uint32Array
-  | Float32Array
-  | Float64Array
-  | BigInt64Array
-  | BigUint64Array;
-
-function isFixedWidth(type: DataType): boolean {
-  return (
-    DataType.isInt(type) ||
-    DataType.isFloat(type) ||
-    DataType.isDate(type) ||
-    DataType.isTime(type) ||
-    DataType.isTimestamp(type) ||
-    DataType.isDuration(type) ||
-    DataType.isInterval(type) ||
-    DataType.isDecimal(type) ||
-    DataType.isFixedSizeBinary(type)
-  );
-}
+import { isFixedWidthType as isFixedWidth, type FixedArray } from '../columns/gather.js';
 
 /** Copy `length` bits of `src` from bit `from` to `dst` at bit `to`. */
 function copyBitsTo(
