@@ -122,6 +122,12 @@ export const ERROR_CODES = {
     fix: 'Use `rtl status` to see it, or `rtl restart`.',
     retry: false,
   },
+  RTL_ERR_UNKNOWN_JOB: {
+    meaning:
+      'No job of that id is known to the relay (never submitted, or ended so long ago it was pruned).',
+    fix: "Check the job id; results are kept for the relay's recent jobs only.",
+    retry: false,
+  },
   RTL_ERR_INTERNAL: {
     meaning: 'A bug in rtl.',
     fix: 'Report it with the log lines around it.',

@@ -101,7 +101,12 @@ export interface Heartbeat extends Base {
 export interface Submit extends Base {
   readonly t: 'SUBMIT';
   readonly id: string;
-  readonly doc: Record<string, unknown>;
+  /** A transform document (DSDSL). Exactly one of `doc` and `canvas`. [P-6.1] */
+  readonly doc?: Record<string, unknown>;
+  /** A canvas expression (docs/canvas.md): function-task calls composed as chain, group, chord. [P-6.6] */
+  readonly canvas?: Record<string, unknown>;
+  /** The job fails with RTL_ERR_TIMEOUT when it has not finished this many ms after ACCEPTED. */
+  readonly timeoutMs?: number;
   readonly data: DataRef;
   /** Send EVENT messages for this job to the submitter over RECV as well. */
   readonly events: boolean;
@@ -133,6 +138,14 @@ export interface Cancel extends Base {
   readonly t: 'CANCEL';
   readonly id: string;
 }
+/**
+ * C → R: send me job `id`'s RESULT or ERROR (now when it has ended and the relay still holds
+ * it, else when it ends). Answered ACCEPTED (known) or REJECTED RTL_ERR_UNKNOWN_JOB. [P-6.7]
+ */
+export interface Collect extends Base {
+  readonly t: 'COLLECT';
+  readonly id: string;
+}
 export interface Status extends Base {
   readonly t: 'STATUS';
   /** Request id chosen by the asker, echoed in the answer. */
@@ -155,6 +168,8 @@ export interface Stage extends Base {
   readonly data: DataRef;
   /** The store results may be written to by reference (`host:path`), '' for none. */
   readonly store: string;
+  /** 'function': `tasks` are function calls over a CBOR value (params: FunctionCallParams); absent: table tasks. [P-6.6] */
+  readonly kind?: 'table' | 'function';
 }
 export interface StageDone extends Base {
   readonly t: 'STAGE_DONE';
@@ -238,6 +253,7 @@ export type Message =
   | Result
   | ErrorMsg
   | Cancel
+  | Collect
   | Status
   | Stage
   | StageDone
@@ -274,14 +290,31 @@ const SPECS: Readonly<Record<MessageType, Spec>> = {
   },
   READY: { credit: 'int' },
   HEARTBEAT: {},
-  SUBMIT: { id: 'str', doc: 'obj', data: 'data', events: 'bool', store: 'str' },
+  SUBMIT: {
+    id: 'str',
+    doc: 'obj?',
+    canvas: 'obj?',
+    data: 'data',
+    events: 'bool',
+    store: 'str',
+    timeoutMs: 'num?',
+  },
   ACCEPTED: { id: 'str' },
   REJECTED: { id: 'str', error: 'error' },
   RESULT: { id: 'str', data: 'data', stages: 'arr' },
   ERROR: { id: 'str', error: 'error' },
   CANCEL: { id: 'str' },
+  COLLECT: { id: 'str' },
   STATUS: { rid: 'str', query: 'obj?', status: 'obj?' },
-  STAGE: { id: 'str', stage: 'str', attempt: 'int', tasks: 'calls', data: 'data', store: 'str' },
+  STAGE: {
+    id: 'str',
+    stage: 'str',
+    attempt: 'int',
+    tasks: 'calls',
+    data: 'data',
+    store: 'str',
+    kind: 'str?',
+  },
   STAGE_DONE: { id: 'str', stage: 'str', attempt: 'int', data: 'data', ms: 'num', tasks: 'arr' },
   STAGE_FAILED: { id: 'str', stage: 'str', attempt: 'int', error: 'error' },
   DEPLOY: { id: 'str', name: 'str', data: 'data', version: 'int?', sha256: 'str?' },
@@ -430,6 +463,16 @@ export function decodeMessage(
         id,
       );
   }
+  if (t === 'SUBMIT' && (h.doc === undefined) === (h.canvas === undefined))
+    return fail(
+      'RTL_ERR_PROTOCOL',
+      h.doc === undefined
+        ? 'SUBMIT.doc: expected a map (a transform document; or a canvas in SUBMIT.canvas), got nothing'
+        : 'SUBMIT.canvas: a SUBMIT carries a document or a canvas, not both',
+      'P-3.3',
+      { param: h.doc === undefined ? 'doc' : 'canvas' },
+      id,
+    );
   const deep = tooDeep(h, limits.maxDepth);
   if (deep)
     return fail(

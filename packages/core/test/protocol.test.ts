@@ -94,6 +94,7 @@ const FIXTURES: Record<MessageType, { msg: Outgoing; payload: Buffer[] }> = {
     payload: [],
   },
   CANCEL: { msg: { t: 'CANCEL', id: 'job-1' }, payload: [] },
+  COLLECT: { msg: { t: 'COLLECT', id: 'job-1' }, payload: [] },
   STATUS: { msg: { t: 'STATUS', rid: 'r-1', query: { what: 'job', id: 'job-1' } }, payload: [] },
   STAGE: {
     msg: {
@@ -241,9 +242,9 @@ describe('golden fixtures (protocol v1)', () => {
     }
   }
 
-  it('has a fixture for each of the 17 message types and no other', () => {
+  it('has a fixture for each of the 18 message types and no other', () => {
     expect(Object.keys(FIXTURES).sort()).toEqual([...MESSAGE_TYPES].sort());
-    expect(MESSAGE_TYPES).toHaveLength(17);
+    expect(MESSAGE_TYPES).toHaveLength(18);
   });
 
   it.each(MESSAGE_TYPES)('encodeMessage writes exactly the bytes of %s.hex', (type) => {
@@ -271,6 +272,34 @@ describe('golden fixtures (protocol v1)', () => {
 
   // Deployed modules (P-8.4): a HELLO with its optional module fields, and DEPLOY as the relay sends it.
   const MODULE_FIXTURES: Record<string, Outgoing> = {
+    // Canvas (P-6.6): a SUBMIT with a canvas instead of a document, and a function STAGE.
+    'SUBMIT-canvas': {
+      t: 'SUBMIT',
+      id: 'job-2',
+      canvas: {
+        chain: [
+          { call: 'add', args: [4, 4] },
+          { call: 'mul', args: [8] },
+        ],
+      },
+      data: { kind: 'none' },
+      events: false,
+      store: '',
+      timeoutMs: 5000,
+    },
+    'STAGE-function': {
+      t: 'STAGE',
+      id: 'job-2',
+      stage: 'chain[0-1]',
+      attempt: 1,
+      tasks: [
+        { task: 'add', as: 'add', params: { args: [4, 4], pass: true } },
+        { task: 'mul', as: 'mul', params: { args: [8], pass: true } },
+      ],
+      data: { kind: 'cbor', frames: 1 },
+      store: '',
+      kind: 'function',
+    },
     'HELLO-modules': {
       ...FIXTURES.HELLO.msg,
       functions: ['add', 'tsum'],
@@ -296,7 +325,7 @@ describe('golden fixtures (protocol v1)', () => {
       const head = frames(msg)[0] as Buffer;
       expect(hex(head)).toBe(golden);
       expect(hex(head)).toBe(hex(Buffer.from(cbor({ v: 1, ...msg }))));
-      const payload = 'data' in msg ? [Buffer.from([0x60])] : [];
+      const payload = 'data' in msg && msg.data.kind === 'cbor' ? [Buffer.from([0x60])] : [];
       expect(accepted(decodeMessage([head, ...payload])).msg).toEqual({ v: 1, ...msg });
     },
   );
@@ -589,6 +618,7 @@ describe('header (P-3)', () => {
     RESULT: { id: STR, data: DATA, stages: ARR },
     ERROR: { id: STR, error: ERR },
     CANCEL: { id: STR },
+    COLLECT: { id: STR },
     STATUS: { rid: STR },
     STAGE: { id: STR, stage: STR, attempt: INT, tasks: CALLS, data: DATA, store: STR },
     STAGE_DONE: { id: STR, stage: STR, attempt: INT, data: DATA, ms: [...NUM], tasks: ARR },
@@ -614,9 +644,9 @@ describe('header (P-3)', () => {
     Object.entries(REQUIRED[t]).flatMap(([f, bads]) => bads.map((bad) => [t, f, bad] as const)),
   );
 
-  it('[P-3.3] every type has required fields listed (the table covers all 17 types)', () => {
+  it('[P-3.3] every type has required fields listed (the table covers all 18 types)', () => {
     expect(Object.keys(REQUIRED).sort()).toEqual([...MESSAGE_TYPES].sort());
-    expect(missing.length).toBe(53);
+    expect(missing.length).toBe(54);
   });
 
   it.each(missing)('[P-3.3] %s without "%s" is refused naming the field', (t, field) => {

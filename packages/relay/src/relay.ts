@@ -14,32 +14,32 @@ import {
   decodeValue,
   encodeMessage,
   encodeValue,
-  getTable,
   parseDocument,
-  encodeTable,
+  graphFromCanvas,
+  graphFromSpec,
+  parseCanvas,
   receiveLoop,
+  MAX_TIMEOUT_MS,
   silentLogger,
   tcpEndpoint,
   toWireError,
   unbatch,
-  type DataRef,
   type DeployedNode,
   type DeployedTask,
-  type ErrorCode,
-  type JobSpec,
+  type FunctionCatalog,
+  type JobGraph,
   type Logger,
   type Message,
   type Outgoing,
   type ProtocolLimits,
-  type StageSpec,
-  type StageTiming,
   type Store,
   type TaskCatalog,
   type CatalogTask,
   DEFAULT_LIMITS,
 } from '@rtl/core';
 import { bundledFunctionTasks, spellingsOf, toCamelCase, type TaskKind } from '@rtl/tasks';
-import { Scheduler, type NodeState, type Placement } from './scheduler.js';
+import { Scheduler, type NodeState } from './scheduler.js';
+import { Jobs, type Run } from './jobs.js';
 import {
   MODULE_ERROR,
   MODULE_NAME,
@@ -61,6 +61,7 @@ export interface RelaySettings {
   readonly HEARTBEAT_LIVENESS: number;
   readonly MAX_MESSAGE_BYTES: number;
   readonly MAX_WAITING_JOBS: number;
+  readonly CHUNKING_SIZE: number;
 }
 
 export interface RelayOptions {
@@ -155,41 +156,11 @@ export interface RelayStatus {
   readonly dropped: { readonly malformed: number };
 }
 
-interface Run {
-  readonly key: string;
-  readonly placement: Placement;
-  readonly job: Job;
-  readonly stage: StageSpec;
-  readonly attempt: number;
-  readonly dispatched: number;
-  node?: string;
-  timer?: NodeJS.Timeout;
-}
-
-interface Job {
-  readonly id: string;
-  readonly client: Buffer;
-  readonly spec: JobSpec;
-  readonly events: boolean;
-  readonly clientStore: string;
-  readonly accepted: number;
-  /** Index of the stage to run next / running now. */
-  next: number;
-  attempts: number;
-  data: DataRef;
-  payload: Buffer[];
-  readonly timings: StageTiming[];
-  /** Store keys this job owns (inputs and intermediates), deleted when it ends. */
-  readonly refs: Set<string>;
-  state: 'running' | 'done' | 'failed' | 'cancelled';
-  run?: Run;
-}
-
-type FinishedState = 'done' | 'failed' | 'cancelled';
 const MODULE_CHECK_MS = 20_000;
 const DEPLOY_WAIT_MS = 20_000;
 const FINISHED_KEEP = 10_000;
-const TOPIC_JOB = 'job.';
+/** Bytes of finished jobs' results kept for COLLECT and repeated SUBMITs. */
+const FINISHED_KEEP_BYTES = 64 * 2 ** 20;
 const TOPIC_NODE = 'node.';
 
 export class Relay implements AsyncDisposable {
@@ -211,9 +182,9 @@ export class Relay implements AsyncDisposable {
   readonly #now: () => number;
   readonly #started: number;
   readonly #sched = new Scheduler<Run>();
-  readonly #jobs = new Map<string, Job>();
-  readonly #finished = new Map<string, FinishedState>();
-  readonly #counts = { done: 0, failed: 0, cancelled: 0, malformed: 0 };
+  readonly #jobs: Jobs;
+  readonly #functionCatalog: FunctionCatalog;
+  readonly #counts = { malformed: 0 };
   readonly #warned = new Set<string>();
   readonly #subscriptions = new Set<string>();
   readonly #heartbeat: NodeJS.Timeout;
@@ -261,6 +232,28 @@ export class Relay implements AsyncDisposable {
       resolve: (name) => this.#resolveTask(name),
       names: () => this.#taskNames(),
     };
+    this.#functionCatalog = {
+      resolve: (name) => this.#resolveFunction(name),
+      names: () => this.#functionNames(),
+    };
+    this.#jobs = new Jobs(
+      {
+        sched: this.#sched,
+        store: this.#store,
+        log: this.#log,
+        now: this.#now,
+        toClient: (identity, msg, payload) => this.#toClient(identity, msg, payload),
+        toNode: (identity, msg, payload) => this.#toNode(identity, msg, payload),
+        wants: (topic) => this.#subscriptions.size > 0 && this.#wants(topic),
+        publish: (topic, event) =>
+          this.#pubOut.push([topic, ...encodeMessage({ t: 'EVENT', topic, event })]),
+      },
+      {
+        refBytes: settings.CHUNKING_SIZE,
+        keepFinished: FINISHED_KEEP,
+        keepBytes: FINISHED_KEEP_BYTES,
+      },
+    );
     this.#book = ModuleBook.open(opts.store, this.#log);
     this.#indexModules();
     this.#moduleDir = opts.moduleDir ?? defaultModuleDir(opts.store);
@@ -349,8 +342,7 @@ export class Relay implements AsyncDisposable {
   }
 
   status(): RelayStatus {
-    let running = 0;
-    for (const j of this.#jobs.values()) if (j.state === 'running') running++;
+    const running = this.#jobs.running();
     return {
       relay: {
         pid: process.pid,
@@ -362,10 +354,10 @@ export class Relay implements AsyncDisposable {
       nodes: this.nodes(),
       jobs: {
         running,
-        waiting: this.#sched.waiting.length,
-        done: this.#counts.done,
-        failed: this.#counts.failed,
-        cancelled: this.#counts.cancelled,
+        waiting: this.#sched.waitingCount,
+        done: this.#jobs.counts.done,
+        failed: this.#jobs.counts.failed,
+        cancelled: this.#jobs.counts.cancelled,
       },
       dropped: { malformed: this.#counts.malformed },
     };
@@ -383,14 +375,14 @@ export class Relay implements AsyncDisposable {
   async #shutdown(drainMs: number): Promise<void> {
     this.#accepting = false;
     const deadline = this.#now() + drainMs;
-    while (this.#now() < deadline && [...this.#jobs.values()].some((j) => j.state === 'running')) {
+    while (this.#now() < deadline && this.#jobs.running() > 0) {
       await new Promise((r) => setTimeout(r, 20));
     }
     clearInterval(this.#heartbeat);
     this.#stopCheck?.();
     for (const settle of this.#acks.values())
       settle({ ok: false, message: 'the relay shut down before the tasknode loaded the module' });
-    for (const job of this.#jobs.values()) if (job.run?.timer) clearTimeout(job.run.timer);
+    this.#jobs.close();
     await Promise.race([
       Promise.all([this.#recvOut.flushed(), this.#sendOut.flushed()]),
       new Promise((r) => setTimeout(r, 200)),
@@ -583,7 +575,10 @@ export class Relay implements AsyncDisposable {
         this.#submit(identity, msg, payload);
         return;
       case 'CANCEL':
-        this.#cancel(identity, msg.id);
+        this.#jobs.cancel(identity, msg.id);
+        return;
+      case 'COLLECT':
+        this.#collect(identity, msg.id);
         return;
       case 'STATUS':
         this.#answerStatus(identity, msg.rid, msg.query);
@@ -612,22 +607,8 @@ export class Relay implements AsyncDisposable {
 
   #submit(client: Buffer, msg: Extract<Message, { t: 'SUBMIT' }>, payload: Buffer[]): void {
     const id = msg.id;
-    const existing = this.#jobs.get(id);
-    if (existing !== undefined || this.#finished.has(id)) {
-      // [P-6.3] a duplicate submit is answered, never run twice.
-      this.#toClient(client, { t: 'ACCEPTED', id });
-      const done = this.#finished.get(id);
-      if (done !== undefined && done !== 'done')
-        this.#toClient(client, {
-          t: 'ERROR',
-          id,
-          error: {
-            code: done === 'cancelled' ? 'RTL_ERR_CANCELLED' : 'RTL_ERR_STAGE_FAILED',
-            message: `job ${id} already ended: ${done}`,
-          },
-        });
-      return;
-    }
+    // [P-6.3] a duplicate submit is answered (with the result, once there), never run twice.
+    if (this.#jobs.attach(client, id)) return;
     if (!this.#accepting) {
       this.#reject(
         client,
@@ -650,9 +631,12 @@ export class Relay implements AsyncDisposable {
       );
       return;
     }
-    let spec: JobSpec;
+    let graph: JobGraph;
     try {
-      spec = parseDocument(msg.doc, this.#catalog);
+      graph =
+        msg.canvas !== undefined
+          ? graphFromCanvas(parseCanvas(msg.canvas), this.#functionCatalog)
+          : graphFromSpec(parseDocument(msg.doc, this.#catalog));
     } catch (err) {
       this.#reject(client, id, err);
       return;
@@ -672,56 +656,62 @@ export class Relay implements AsyncDisposable {
       );
       return;
     }
-    if (msg.data.kind === 'cbor') {
+    if (graph.kind === 'table' ? msg.data.kind === 'cbor' : msg.data.kind !== 'none') {
       this.#reject(
         client,
         id,
         new RtlError(
           'RTL_ERR_BAD_DATA',
-          'a transform takes a table as input (Arrow frames), not a CBOR value',
+          graph.kind === 'table'
+            ? 'a transform takes a table as input (Arrow frames), not a CBOR value'
+            : 'a canvas carries its arguments in the expression; SUBMIT.data must be none',
           { job: id },
         ),
       );
       return;
     }
-    const job: Job = {
+    if (msg.timeoutMs !== undefined && !(msg.timeoutMs > 0 && msg.timeoutMs <= MAX_TIMEOUT_MS)) {
+      this.#reject(
+        client,
+        id,
+        new RtlError(
+          'RTL_ERR_BAD_DOCUMENT',
+          `SUBMIT.timeoutMs is ${String(msg.timeoutMs)}, expected milliseconds from 1 to ${String(MAX_TIMEOUT_MS)}`,
+          { job: id, param: 'timeoutMs' },
+        ),
+      );
+      return;
+    }
+    this.#log.debug({ job: id, nodes: graph.nodes.length }, 'job accepted');
+    this.#jobs.submit({
       id,
       client,
-      spec,
+      graph,
+      input: { data: msg.data, payload },
       events: msg.events,
       clientStore: msg.store,
-      accepted: this.#now(),
-      next: 0,
-      attempts: 0,
-      data: msg.data,
-      payload,
-      timings: [],
-      refs: new Set(msg.data.kind === 'ref' ? [msg.data.key] : []),
-      state: 'running',
-    };
-    this.#jobs.set(id, job);
-    this.#toClient(client, { t: 'ACCEPTED', id });
-    this.#event(job, () => ({ type: 'job.accepted', stages: spec.stages.map((s) => s.key) }));
-    this.#log.debug({ job: id, stages: spec.stages.length }, 'job accepted');
-    this.#startStage(job);
-    this.#dispatch();
+      ...(msg.timeoutMs === undefined ? {} : { timeoutMs: msg.timeoutMs }),
+    });
+  }
+
+  /** COLLECT [P-6.7]: the result of a job someone (maybe another client) submitted. */
+  #collect(client: Buffer, id: string): void {
+    if (this.#jobs.attach(client, id)) return;
+    this.#reject(
+      client,
+      id,
+      new RtlError(
+        'RTL_ERR_UNKNOWN_JOB',
+        `job ${id} is not known to this relay (never submitted here, or ended long ago)`,
+        { job: id },
+      ),
+    );
   }
 
   #reject(client: Buffer, id: string, err: unknown): void {
     const error = toWireError(err);
     this.#log.debug({ job: id, code: error.code }, 'job rejected');
     this.#toClient(client, { t: 'REJECTED', id, error });
-  }
-
-  #cancel(client: Buffer, id: string): void {
-    const job = this.#jobs.get(id);
-    if (job === undefined || job.state !== 'running') return;
-    if (!job.client.equals(client)) return;
-    this.#finish(
-      job,
-      'cancelled',
-      new RtlError('RTL_ERR_CANCELLED', `job ${id} was cancelled`, { job: id }),
-    );
   }
 
   #answerStatus(
@@ -731,30 +721,7 @@ export class Relay implements AsyncDisposable {
   ): void {
     let status: Record<string, unknown>;
     if (query?.what === 'job') {
-      const jid = query.id ?? '';
-      const job = this.#jobs.get(jid);
-      if (job !== undefined) {
-        const stage = job.spec.stages[job.next];
-        const node = job.run?.node === undefined ? undefined : this.#sched.node(job.run.node);
-        status = {
-          job: jid,
-          state: job.state === 'running' ? 'PENDING' : job.state.toUpperCase(),
-          stage: stage?.key ?? null,
-          tasks: stage?.tasks.map((t) => t.as) ?? [],
-          route: stage?.route ?? null,
-          node: node?.hello.name ?? null,
-          waitingForNode: job.run !== undefined && job.run.node === undefined,
-          nodesThatCanRun:
-            stage === undefined
-              ? 0
-              : [...this.#sched.nodes.values()].filter((n) =>
-                  this.#sched.canRun(n, placementOf(stage)),
-                ).length,
-        };
-      } else {
-        const f = this.#finished.get(jid);
-        status = { job: jid, state: f === undefined ? 'UNKNOWN' : f.toUpperCase() };
-      }
+      status = this.#jobs.where(query.id ?? '');
     } else if (query?.what === 'store') {
       status = { store: this.#store?.id ?? '' };
     } else if (query?.what === 'tasks') {
@@ -765,248 +732,27 @@ export class Relay implements AsyncDisposable {
     this.#toClient(client, { t: 'STATUS', rid, status });
   }
 
-  // ---- stages ----
-
-  #startStage(job: Job): void {
-    const stage = job.spec.stages[job.next] as StageSpec;
-    job.attempts = 0;
-    this.#enqueue(job, stage, false);
-  }
-
-  #enqueue(job: Job, stage: StageSpec, front: boolean): void {
-    job.attempts++;
-    const run: Run = {
-      key: `${job.id}/${stage.key}/${job.attempts}`,
-      placement: placementOf(stage),
-      job,
-      stage,
-      attempt: job.attempts,
-      dispatched: 0,
-    };
-    job.run = run;
-    if (front) this.#sched.enqueueFront(run);
-    else this.#sched.enqueue(run);
-  }
-
-  #dispatch(): void {
-    const now = this.#now();
-    for (const { run, node } of this.#sched.dispatch(now)) {
-      const job = run.job;
-      run.node = node.id;
-      (run as { dispatched: number }).dispatched = now;
-      let input: { data: DataRef; payload: Buffer[] };
-      try {
-        input = this.#dataFor(job, node);
-      } catch (err) {
-        // The input cannot be read (a store failure): give the credit back and fail the job.
-        this.#sched.complete(node.id, run.key);
-        const where = { job: job.id, stage: run.stage.key };
-        this.#finish(
-          job,
-          'failed',
-          err instanceof RtlError
-            ? new RtlError(
-                err.code,
-                `job ${job.id}, stage "${run.stage.key}": ${err.message}`,
-                { ...err.detail, ...where },
-                { cause: err },
-              )
-            : new RtlError(
-                'RTL_ERR_STORE',
-                `job ${job.id}, stage "${run.stage.key}": reading its input failed: ${String(err)}`,
-                where,
-              ),
-        );
-        continue;
-      }
-      const { data, payload } = input;
-      const resultStore =
-        this.#store !== undefined && node.hello.store === this.#store.id ? this.#store.id : '';
-      this.#toNode(
-        node.identity,
-        {
-          t: 'STAGE',
-          id: job.id,
-          stage: run.stage.key,
-          attempt: run.attempt,
-          tasks: run.stage.tasks.map((c) => ({ task: c.task, as: c.as, params: c.params })),
-          data,
-          store: resultStore,
-        },
-        payload,
-      );
-      if (run.stage.timeoutMs !== undefined) {
-        const ms = run.stage.timeoutMs;
-        run.timer = setTimeout(() => this.#stageTimedOut(run, ms), ms);
-      }
-      this.#event(job, () => ({
-        type: 'stage.started',
-        stage: run.stage.key,
-        node: node.hello.name,
-        attempt: run.attempt,
-        tasks: run.stage.tasks.map((t) => t.task),
-      }));
+  /** Function tasks a canvas may call: bundled, deployed, and those tasknodes announce. */
+  #resolveFunction(name: string): string | undefined {
+    const fn = this.#moduleTask('function', name);
+    if (fn !== undefined) return fn.task.name;
+    for (const def of bundledFunctionTasks)
+      for (const n of [def.name, ...def.aliases])
+        if (spellingsOf(n).includes(name)) return def.name;
+    const canonical = toCamelCase(name.replace(/^task_/, ''));
+    for (const nm of this.#nodeModules.values()) {
+      if (nm.functions.includes(name)) return name;
+      if (nm.functions.includes(canonical)) return canonical;
     }
+    return undefined;
   }
 
-  /** The job's current input as this node can read it: by reference on a shared store, else inline. */
-  #dataFor(job: Job, node: NodeState<Run>): { data: DataRef; payload: Buffer[] } {
-    if (job.data.kind !== 'ref' || node.hello.store === job.data.store)
-      return { data: job.data, payload: job.payload };
-    if (this.#store === undefined || this.#store.id !== job.data.store)
-      throw new RtlError(
-        'RTL_ERR_STORE',
-        `job ${job.id}: its table is in store ${job.data.store}, which neither this relay nor tasknode ${node.hello.name} can read`,
-        { job: job.id, key: job.data.key },
-      );
-    const frames = encodeTable(getTable(this.#store, job.data)) as Buffer[];
-    return { data: { kind: 'arrow', frames: frames.length }, payload: frames };
-  }
-
-  #stageTimedOut(run: Run, ms: number): void {
-    const job = run.job;
-    if (job.run !== run || job.state !== 'running') return;
-    this.#finish(
-      job,
-      'failed',
-      new RtlError(
-        'RTL_ERR_TIMEOUT',
-        `job ${job.id}: stage "${run.stage.key}" ran longer than its timeout_ms ${ms}`,
-        { job: job.id, stage: run.stage.key, limit: ms },
-      ),
-    );
-  }
-
-  #stageDone(
-    node: NodeState<Run>,
-    msg: Extract<Message, { t: 'STAGE_DONE' }>,
-    payload: Buffer[],
-  ): void {
-    const run = this.#sched.complete(node.id, `${msg.id}/${msg.stage}/${msg.attempt}`);
-    const job = this.#jobs.get(msg.id);
-    if (run === undefined || job === undefined || job.run !== run || job.state !== 'running') {
-      // [P-6.2] a late or unknown result (stage reassigned, job cancelled): dropped.
-      if (msg.data.kind === 'ref' && job === undefined) void this.#deleteRef(msg.data.key);
-      this.#dispatch();
-      return;
-    }
-    if (run.timer) clearTimeout(run.timer);
-    const timing: StageTiming = {
-      stage: msg.stage,
-      node: node.hello.name,
-      ms: msg.ms,
-      tasks: msg.tasks,
-    };
-    job.timings.push(timing);
-    this.#event(job, () => ({
-      type: 'stage.completed',
-      stage: msg.stage,
-      node: node.hello.name,
-      ms: msg.ms,
-      tasks: msg.tasks,
-    }));
-    // The previous input is no longer needed once its consumer finished.
-    if (job.data.kind === 'ref' && (msg.data.kind !== 'ref' || msg.data.key !== job.data.key)) {
-      job.refs.delete(job.data.key);
-      void this.#deleteRef(job.data.key);
-    }
-    job.data = msg.data;
-    job.payload = payload;
-    if (msg.data.kind === 'ref') job.refs.add(msg.data.key);
-    job.run = undefined;
-    job.next++;
-    if (job.next < job.spec.stages.length) this.#startStage(job);
-    else this.#finish(job, 'done');
-    this.#dispatch();
-  }
-
-  #stageFailed(node: NodeState<Run>, msg: Extract<Message, { t: 'STAGE_FAILED' }>): void {
-    const run = this.#sched.complete(node.id, `${msg.id}/${msg.stage}/${msg.attempt}`);
-    const job = this.#jobs.get(msg.id);
-    if (run === undefined || job === undefined || job.run !== run || job.state !== 'running') {
-      this.#dispatch();
-      return;
-    }
-    if (run.timer) clearTimeout(run.timer);
-    const remote = RtlError.fromWire(msg.error);
-    const code: ErrorCode =
-      remote.code === 'RTL_ERR_INTERNAL' ? 'RTL_ERR_STAGE_FAILED' : remote.code;
-    this.#event(job, () => ({
-      type: 'stage.failed',
-      stage: msg.stage,
-      node: node.hello.name,
-      code,
-      message: remote.message,
-    }));
-    const err = new RtlError(
-      code,
-      `stage "${msg.stage}"${remote.detail.task ? `, task "${remote.detail.task}"` : ''} failed on ${node.hello.name}: ${remote.message}`,
-      {
-        ...remote.detail,
-        job: job.id,
-        stage: msg.stage,
-        node: node.hello.name,
-      },
-    );
-    this.#finish(job, 'failed', err);
-    this.#dispatch();
-  }
-
-  #finish(job: Job, state: FinishedState, err?: RtlError): void {
-    job.state = state;
-    if (job.run?.timer) clearTimeout(job.run.timer);
-    if (job.run !== undefined && job.run.node === undefined)
-      this.#sched.dropWaiting((r) => r === job.run);
-    this.#jobs.delete(job.id);
-    this.#finished.set(job.id, state);
-    if (this.#finished.size > FINISHED_KEEP) {
-      const oldest = this.#finished.keys().next().value;
-      if (oldest !== undefined) this.#finished.delete(oldest);
-    }
-    this.#counts[state]++;
-    if (state === 'done') {
-      let data = job.data;
-      let payload = job.payload;
-      if (data.kind === 'ref') {
-        if (job.clientStore === data.store) {
-          job.refs.delete(data.key); // the client owns the result key now
-        } else if (this.#store !== undefined && this.#store.id === data.store) {
-          payload = encodeTable(getTable(this.#store, data)) as Buffer[];
-          data = { kind: 'arrow', frames: payload.length };
-        }
-      }
-      // The event first: a client's event stream ends when the RESULT arrives.
-      this.#event(job, () => ({
-        type: 'job.completed',
-        ms: this.#now() - job.accepted,
-        stages: job.timings,
-      }));
-      this.#toClient(job.client, { t: 'RESULT', id: job.id, data, stages: job.timings }, payload);
-      this.#log.debug({ job: job.id, ms: this.#now() - job.accepted }, 'job completed');
-    } else {
-      const error = (
-        err ?? new RtlError('RTL_ERR_INTERNAL', `job ${job.id} ended: ${state}`)
-      ).toJSON();
-      this.#event(job, () => ({
-        type: state === 'cancelled' ? 'job.cancelled' : 'job.failed',
-        code: error.code,
-        message: error.message,
-        stage: error.detail.stage ?? null,
-      }));
-      this.#toClient(job.client, { t: 'ERROR', id: job.id, error });
-      this.#log.info({ job: job.id, code: error.code, stage: error.detail.stage }, `job ${state}`);
-    }
-    for (const key of job.refs) void this.#deleteRef(key);
-    job.refs.clear();
-    job.payload = [];
-  }
-
-  async #deleteRef(key: string): Promise<void> {
-    try {
-      await this.#store?.delete(key);
-    } catch (err) {
-      this.#log.warn({ err, key }, 'could not delete a stored value');
-    }
+  #functionNames(): string[] {
+    const names = new Set<string>(bundledFunctionTasks.map((d) => d.name));
+    for (const m of this.#book.current())
+      for (const t of m.tasks) if (t.kind === 'function') names.add(t.name);
+    for (const nm of this.#nodeModules.values()) for (const f of nm.functions) names.add(f);
+    return [...names].sort();
   }
 
   // ---- SEND: tasknodes ----
@@ -1038,6 +784,7 @@ export class Relay implements AsyncDisposable {
           host: msg.host,
           store: msg.store,
           pid: msg.pid,
+          functions: msg.functions ?? [],
         },
         now,
       );
@@ -1061,7 +808,7 @@ export class Relay implements AsyncDisposable {
         });
       }
       this.#toNode(identity, { t: 'HEARTBEAT' });
-      this.#dispatch();
+      this.#jobs.dispatch();
       return;
     }
     const node = this.#sched.node(id);
@@ -1079,13 +826,13 @@ export class Relay implements AsyncDisposable {
         return;
       case 'READY':
         this.#sched.addCredit(id, msg.credit);
-        this.#dispatch();
+        this.#jobs.dispatch();
         return;
       case 'STAGE_DONE':
-        this.#stageDone(node, msg, payload);
+        this.#jobs.stageDone(node, msg, payload);
         return;
       case 'STAGE_FAILED':
-        this.#stageFailed(node, msg);
+        this.#jobs.stageFailed(node, msg);
         return;
       default: {
         const error = new RtlError(
@@ -1127,31 +874,7 @@ export class Relay implements AsyncDisposable {
       host: node.hello.host,
       reason: 'silent',
     });
-    for (const run of runs) {
-      const job = run.job;
-      if (run.timer) clearTimeout(run.timer);
-      if (job.state !== 'running' || job.run !== run) continue;
-      if (run.attempt > run.stage.retries) {
-        this.#finish(
-          job,
-          'failed',
-          new RtlError(
-            'RTL_ERR_NODE_LOST',
-            `job ${job.id}: stage "${run.stage.key}" lost its tasknode ${node.hello.name} on each of ${run.attempt} attempts (retries: ${run.stage.retries})`,
-            { job: job.id, stage: run.stage.key, node: node.hello.name },
-          ),
-        );
-      } else {
-        this.#event(job, () => ({
-          type: 'stage.retry',
-          stage: run.stage.key,
-          node: node.hello.name,
-          attempt: run.attempt,
-        }));
-        this.#enqueue(job, run.stage, true);
-      }
-    }
-    this.#dispatch();
+    this.#jobs.nodeLost(node, runs);
   }
 
   // ---- deployed modules (P-8) ----
@@ -1432,16 +1155,6 @@ export class Relay implements AsyncDisposable {
     this.#pubOut.push([topic, ...encodeMessage({ t: 'EVENT', topic, event })]);
   }
 
-  /** A job's progress event, built only when the submitter asked for events or someone subscribed. */
-  #event(job: Job, make: () => Record<string, unknown>): void {
-    const topic = `${TOPIC_JOB}${job.id}`;
-    const published = this.#subscriptions.size > 0 && this.#wants(topic);
-    if (!job.events && !published) return;
-    const full = { ...make(), job: job.id, at: this.#now() };
-    if (job.events) this.#toClient(job.client, { t: 'EVENT', topic, event: full });
-    if (published) this.#pubOut.push([topic, ...encodeMessage({ t: 'EVENT', topic, event: full })]);
-  }
-
   // ---- plumbing ----
 
   #toClient(identity: Buffer, msg: Outgoing, payload: readonly Uint8Array[] = []): void {
@@ -1483,8 +1196,4 @@ interface Listable {
 function isListable(catalog: TaskCatalog | undefined): catalog is TaskCatalog & Listable {
   const c = catalog as Partial<Listable> | undefined;
   return typeof c?.list === 'function' && typeof c.get === 'function';
-}
-
-function placementOf(stage: StageSpec): Placement {
-  return { tasks: stage.tasks.map((t) => t.task), route: stage.route };
 }

@@ -15,6 +15,8 @@ export interface NodeHello {
   readonly host: string;
   readonly store: string;
   readonly pid: number;
+  /** Function tasks (the canvas kind) it can call. */
+  readonly functions?: readonly string[];
 }
 
 export interface NodeState<R> {
@@ -25,6 +27,8 @@ export interface NodeState<R> {
   readonly queues: ReadonlySet<string>;
   /** Table tasks it runs now: its HELLO's, less those of modules it is still loading. */
   tasks: ReadonlySet<string>;
+  /** Function tasks it can call. */
+  readonly functions: ReadonlySet<string>;
   credit: number;
   lastSeen: number;
   lastDispatch: number;
@@ -37,6 +41,8 @@ export interface NodeState<R> {
 export interface Placement {
   /** Canonical names of the tasks the stage runs. */
   readonly tasks: readonly string[];
+  /** 'function': `tasks` are function tasks (HELLO.functions). */
+  readonly kind?: 'table' | 'function';
   /** A queue or node name the stage is routed to. */
   readonly route: string | undefined;
 }
@@ -48,14 +54,21 @@ export interface Assignment<R> {
 
 export class Scheduler<R extends { readonly key: string; readonly placement: Placement }> {
   readonly #nodes = new Map<string, NodeState<R>>();
+  /** Waiting runs are #waiting[#head ..]: taking from the front moves the head, copying nothing. */
   #waiting: R[] = [];
+  #head = 0;
 
   get nodes(): ReadonlyMap<string, NodeState<R>> {
     return this.#nodes;
   }
 
   get waiting(): readonly R[] {
-    return this.#waiting;
+    return this.#waiting.slice(this.#head);
+  }
+
+  /** How many runs wait for a node. */
+  get waitingCount(): number {
+    return this.#waiting.length - this.#head;
   }
 
   /** Register a node (or re-register it: its in-flight runs stay). */
@@ -68,6 +81,7 @@ export class Scheduler<R extends { readonly key: string; readonly placement: Pla
       hello,
       queues: new Set(hello.queues),
       tasks: new Set(hello.tasks),
+      functions: new Set(hello.functions ?? []),
       credit: Math.max(0, hello.credit - (old?.inflight.size ?? 0)),
       lastSeen: now,
       lastDispatch: old?.lastDispatch ?? 0,
@@ -111,7 +125,8 @@ export class Scheduler<R extends { readonly key: string; readonly placement: Pla
   canRun(node: NodeState<R>, p: Placement): boolean {
     if (p.route !== undefined && !node.queues.has(p.route) && node.hello.name !== p.route)
       return false;
-    for (const t of p.tasks) if (!node.tasks.has(t)) return false;
+    const has = p.kind === 'function' ? node.functions : node.tasks;
+    for (const t of p.tasks) if (!has.has(t)) return false;
     return true;
   }
 
@@ -127,13 +142,21 @@ export class Scheduler<R extends { readonly key: string; readonly placement: Pla
 
   /** Put a run at the head of the queue (a retry keeps its place in line). */
   enqueueFront(run: R): void {
-    this.#waiting.unshift(run);
+    if (this.#head > 0) this.#waiting[--this.#head] = run;
+    else this.#waiting.unshift(run);
   }
 
   /** Remove waiting runs matching `pred` (a cancelled job); returns them. */
   dropWaiting(pred: (run: R) => boolean): R[] {
     const dropped: R[] = [];
-    this.#waiting = this.#waiting.filter((r) => (pred(r) ? (dropped.push(r), false) : true));
+    const keep: R[] = [];
+    for (let i = this.#head; i < this.#waiting.length; i++) {
+      const r = this.#waiting[i] as R;
+      if (pred(r)) dropped.push(r);
+      else keep.push(r);
+    }
+    this.#waiting = keep;
+    this.#head = 0;
     return dropped;
   }
 
@@ -156,13 +179,13 @@ export class Scheduler<R extends { readonly key: string; readonly placement: Pla
 
   /** Assign every waiting run that some node with credit can take, in queue order. */
   dispatch(now: number): Assignment<R>[] {
-    if (this.#waiting.length === 0) return [];
+    if (this.#waiting.length === this.#head) return [];
     let free = 0;
     for (const n of this.#nodes.values()) free += n.credit;
     if (free === 0) return [];
     const out: Assignment<R>[] = [];
     const keep: R[] = [];
-    let i = 0;
+    let i = this.#head;
     for (; i < this.#waiting.length && free > 0; i++) {
       const run = this.#waiting[i] as R;
       const node = this.#pick(run.placement);
@@ -176,7 +199,21 @@ export class Scheduler<R extends { readonly key: string; readonly placement: Pla
       node.inflight.set(run.key, run);
       out.push({ run, node });
     }
-    if (out.length > 0) this.#waiting = keep.concat(this.#waiting.slice(i));
+    if (out.length === 0) return out;
+    if (keep.length === 0) {
+      // Only taken from the front: move the head; compact once the dead front is large.
+      this.#head = i;
+      if (this.#head === this.#waiting.length) {
+        this.#waiting = [];
+        this.#head = 0;
+      } else if (this.#head > 1024 && this.#head * 2 > this.#waiting.length) {
+        this.#waiting = this.#waiting.slice(this.#head);
+        this.#head = 0;
+      }
+    } else {
+      this.#waiting = keep.concat(this.#waiting.slice(i));
+      this.#head = 0;
+    }
     return out;
   }
 

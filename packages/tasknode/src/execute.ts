@@ -8,13 +8,16 @@ import {
   RtlError,
   Store,
   decodeTable,
+  decodeValue,
   emptyTable,
+  encodeValue,
   encodeTable,
   getTable,
   putTable,
   tableByteLength,
   toWireError,
   type DataRef,
+  type FunctionCallParams,
 } from '@rtl/core';
 import type { TaskRegistry } from '@rtl/tasks';
 import type { Table } from 'apache-arrow';
@@ -44,6 +47,7 @@ export async function executeStage(
   stores: StoreCache,
   req: WorkRequest,
 ): Promise<WorkReply> {
+  if (req.kind === 'function') return executeCalls(registry, req);
   try {
     const t0 = performance.now();
     let input: Table;
@@ -81,6 +85,61 @@ export async function executeStage(
       frames,
       ms: performance.now() - t0,
       tasks: req.profile ? timings : [],
+    };
+  } catch (err) {
+    return { seq: req.seq, ok: false, error: toWireError(err) };
+  }
+}
+
+/**
+ * A function stage [P-6.6]: its calls run in order, each result prepended to the next call's
+ * arguments where the call says `pass` (Celery's chain rule); the first call gets the input
+ * value. `map` / `starmap` calls apply the task over their items. The last result is the
+ * stage's value, sent back as one CBOR frame.
+ */
+async function executeCalls(registry: TaskRegistry, req: WorkRequest): Promise<WorkReply> {
+  try {
+    const t0 = performance.now();
+    let value: unknown;
+    let has = false;
+    if (req.data.kind === 'cbor') {
+      value = decodeValue(req.frames[0] as Uint8Array);
+      has = true;
+    } else if (req.data.kind !== 'none')
+      throw new RtlError(
+        'RTL_ERR_BAD_DATA',
+        `stage "${req.stage}": a function stage takes a CBOR value, not ${req.data.kind} data`,
+        { stage: req.stage },
+      );
+    const timings: { task: string; ms: number }[] = [];
+    for (const call of req.tasks) {
+      const p = call.params as FunctionCallParams;
+      const ctx = { stage: req.stage, as: call.as ?? call.task };
+      const c0 = performance.now();
+      if (p.map !== undefined) {
+        const items = p.items ?? [];
+        const out: unknown[] = new Array<unknown>(items.length);
+        for (let i = 0; i < items.length; i++) {
+          const item: unknown = items[i];
+          const args = p.map === 'starmap' ? (item as unknown[]) : [item];
+          out[i] = await registry.callFunction(call.task, args, ctx);
+        }
+        value = out;
+      } else {
+        const rest = p.args ?? [];
+        const args = p.pass === true && has ? [value, ...rest] : rest;
+        value = await registry.callFunction(call.task, args, ctx);
+      }
+      has = true;
+      if (req.profile) timings.push({ task: call.task, ms: performance.now() - c0 });
+    }
+    return {
+      seq: req.seq,
+      ok: true,
+      data: { kind: 'cbor', frames: 1 },
+      frames: [encodeValue(value)],
+      ms: performance.now() - t0,
+      tasks: timings,
     };
   } catch (err) {
     return { seq: req.seq, ok: false, error: toWireError(err) };

@@ -424,6 +424,7 @@ export class Tasknode implements AsyncDisposable {
       job: msg.id,
       stage: msg.stage,
       tasks: msg.tasks,
+      ...(msg.kind === 'function' ? { kind: 'function' as const } : {}),
       data: msg.data,
       frames: payload,
       resultStore: msg.store === this.#store ? msg.store : '',
@@ -470,10 +471,14 @@ export class Tasknode implements AsyncDisposable {
   /** Small input, bundled kernels only: run on this thread (microseconds), skipping the worker hop. */
   #inline(msg: Extract<Message, { t: 'STAGE' }>, payload: readonly Buffer[]): boolean {
     const limit = this.#settings.TASK_INLINE_BYTES;
-    if (limit === 0 || (msg.data.kind !== 'arrow' && msg.data.kind !== 'none')) return false;
+    if (limit === 0) return false;
     let bytes = 0;
     for (const f of payload) bytes += f.length;
     if (bytes > limit) return false;
+    // Bundled function tasks (add, mul, tsum, ...): deployed ones may run long, so they never inline.
+    if (msg.kind === 'function')
+      return msg.tasks.every((t) => this.#bundled.get(t.task, 'function') !== undefined);
+    if (msg.data.kind !== 'arrow' && msg.data.kind !== 'none') return false;
     return msg.tasks.every((t) => {
       if (this.#moduleTables.has(t.task)) return false;
       const def = this.#bundled.get(t.task, 'table');

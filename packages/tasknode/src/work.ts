@@ -6,6 +6,8 @@ export interface WorkRequest {
   readonly job: string;
   readonly stage: string;
   readonly tasks: readonly TaskCallWire[];
+  /** 'function': function calls over a CBOR value (P-6.6); else table tasks. */
+  readonly kind?: 'table' | 'function';
   /** Input: inline Arrow frames, or a reference into a store the worker opens by path. */
   readonly data: DataRef;
   readonly frames: readonly Uint8Array[];
