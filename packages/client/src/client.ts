@@ -12,6 +12,7 @@ import {
   Store,
   decodeMessage,
   decodeTable,
+  decodeValue,
   emptyTable,
   encodeMessage,
   encodeTable,
@@ -57,6 +58,17 @@ export interface ExecuteOptions {
   readonly events?: boolean;
   /** Job id (default: a random UUID). Submitting the same id twice runs the job once. */
   readonly id?: string;
+}
+
+export interface SubmitCanvasOptions {
+  /** Job id (default: a random UUID). Submitting the same id twice runs the job once. */
+  readonly id?: string;
+  /** How long `get()` waits by default (client side). */
+  readonly timeoutMs?: number;
+  /** The relay fails the job with RTL_ERR_TIMEOUT when it has not ended this long after ACCEPTED. */
+  readonly jobTimeoutMs?: number;
+  /** Ask for live progress events (default: on when `events()` is called before the submit leaves). */
+  readonly events?: boolean;
 }
 
 interface PendingRequest {
@@ -159,6 +171,50 @@ export class Client implements AsyncDisposable {
       this.#submit(job, doc, opts.data).catch((err: unknown) => job._fail(err));
     });
     return job;
+  }
+
+  /**
+   * Submit a canvas expression on the wire form (docs/canvas.md); the canvas API
+   * (`task`, `chain`, `group`, `chord`) calls this. Returns the job handle at once.
+   */
+  submitCanvas(canvas: Record<string, unknown>, opts: SubmitCanvasOptions = {}): Job {
+    this.#assertOpen();
+    const id = opts.id ?? randomUUID();
+    const job = new Job(this, id, opts.timeoutMs ?? this.timeoutMs, opts.events === true);
+    this.#jobs.set(id, job);
+    queueMicrotask(() => {
+      this.#send({
+        t: 'SUBMIT',
+        id,
+        canvas,
+        data: { kind: 'none' },
+        events: job._wantsEvents,
+        store: '',
+        ...(opts.jobTimeoutMs === undefined ? {} : { timeoutMs: opts.jobTimeoutMs }),
+      });
+    });
+    return job;
+  }
+
+  /**
+   * A handle for a job submitted earlier, perhaps by another client: the relay sends its
+   * result here (now, if it has ended and is still held). A job the relay does not know fails
+   * with RTL_ERR_UNKNOWN_JOB.
+   */
+  collect(id: string, opts: { timeoutMs?: number } = {}): Job {
+    this.#assertOpen();
+    const known = this.#jobs.get(id);
+    if (known !== undefined) return known;
+    const job = new Job(this, id, opts.timeoutMs ?? this.timeoutMs, false);
+    this.#jobs.set(id, job);
+    this.#send({ t: 'COLLECT', id });
+    return job;
+  }
+
+  /** A job's state at the relay: PENDING (known, running), DONE, FAILED, CANCELLED, or UNKNOWN (no such job). */
+  async jobState(id: string, opts: { timeoutMs?: number } = {}): Promise<string> {
+    const s = await this.request({ what: 'job', id }, opts.timeoutMs ?? 2000);
+    return typeof s.state === 'string' ? s.state : 'UNKNOWN';
   }
 
   /** Ask the relay for its status (nodes, jobs, uptime). Rejects with RTL_ERR_RELAY_UNREACHABLE when no relay answers. */
@@ -403,7 +459,11 @@ export class Client implements AsyncDisposable {
         const job = this.#jobs.get(msg.id);
         if (job === undefined) return;
         try {
-          job._resolve(this.#readTable(msg.data, decoded.payload), msg.stages);
+          const value =
+            msg.data.kind === 'cbor'
+              ? decodeValue(decoded.payload[0] as Buffer, this.#limits)
+              : this.#readTable(msg.data, decoded.payload);
+          job._resolve(value, msg.stages);
         } catch (err) {
           job._fail(err);
         }

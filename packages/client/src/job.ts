@@ -22,7 +22,8 @@ export class Job {
   readonly #timeoutMs: number;
   #state: JobState = 'PENDING';
   #wantsEvents: boolean;
-  #table: Table | undefined;
+  /** The result: a Table (a transform) or a decoded CBOR value (a canvas); `#state` says whether it is set. */
+  #value: unknown;
   #error: RtlError | undefined;
   #stages: readonly StageTiming[] = [];
   readonly #events: JobEvent[] = [];
@@ -80,7 +81,13 @@ export class Job {
       if (outcome === 'timeout') throw await this.#timeoutError(timeoutMs);
     }
     if (this.#error) throw this.#error;
-    return this.#table as Table;
+    return this.#value as Table;
+  }
+
+  /** @internal The result as it came: a Table, or a canvas's value (0, false, null and [] included). */
+  async _value(opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<unknown> {
+    await this.result(opts);
+    return this.#value;
   }
 
   /** Progress events: those so far, then live ones until the job ends. */
@@ -114,6 +121,20 @@ export class Job {
       );
     }
     const where = await this.#client._whereIs(this.id);
+    const many = describeNodes(where);
+    if (many !== undefined)
+      return new RtlError(
+        'RTL_ERR_TIMEOUT',
+        `job ${this.id}: no result within ${String(timeoutMs)} ms; ${many}`,
+        {
+          job: this.id,
+          stage: typeof where?.stage === 'string' ? where.stage : undefined,
+          node: typeof where?.node === 'string' ? where.node : undefined,
+          limit: timeoutMs,
+          running: Array.isArray(where?.running) ? where.running : [],
+          waiting: Array.isArray(where?.waiting) ? where.waiting : [],
+        },
+      );
     const stage = typeof where?.stage === 'string' ? where.stage : undefined;
     const tasks = Array.isArray(where?.tasks) ? (where.tasks as string[]).join(', ') : '';
     let what = 'the relay did not say where it is';
@@ -154,9 +175,9 @@ export class Job {
   }
 
   /** @internal */
-  _resolve(table: Table, stages: readonly StageTiming[]): void {
+  _resolve(value: unknown, stages: readonly StageTiming[]): void {
     if (this.ready()) return;
-    this.#table = table;
+    this.#value = value;
     this.#stages = stages;
     if (!this.#live) {
       // No live events were asked for: replay the stage timings the result carries.
@@ -209,4 +230,39 @@ export class Job {
     this.#waiters = [];
     for (const r of w) r();
   }
+}
+
+interface NodeWhere {
+  readonly stage: string;
+  readonly tasks?: readonly string[];
+  readonly node?: string | null;
+  readonly route?: string | null;
+  readonly nodesThatCanRun?: number;
+}
+
+/** For a job with several nodes running or waiting at once (a canvas, parallel stages): name them all. */
+function describeNodes(where: Record<string, unknown> | undefined): string | undefined {
+  const running = (Array.isArray(where?.running) ? where.running : []) as NodeWhere[];
+  const waiting = (Array.isArray(where?.waiting) ? where.waiting : []) as NodeWhere[];
+  const runningCount =
+    typeof where?.runningCount === 'number' ? where.runningCount : running.length;
+  const waitingCount =
+    typeof where?.waitingCount === 'number' ? where.waitingCount : waiting.length;
+  if (runningCount + waitingCount <= 1) return undefined;
+  const name = (n: NodeWhere): string => `"${n.stage}" (${(n.tasks ?? []).join(', ')})`;
+  const parts: string[] = [];
+  if (running.length > 0)
+    parts.push(
+      `${String(runningCount)} still running: ${running.map((n) => `${name(n)} on ${n.node ?? '?'}`).join(', ')}${runningCount > running.length ? ', ...' : ''}`,
+    );
+  if (waiting.length > 0)
+    parts.push(
+      `${String(waitingCount)} waiting: ${waiting
+        .map(
+          (n) =>
+            `${name(n)}${n.nodesThatCanRun === 0 ? (typeof n.route === 'string' ? ` (no tasknode serves route "${n.route}")` : ' (no connected tasknode can run it)') : ''}`,
+        )
+        .join(', ')}${waitingCount > waiting.length ? ', ...' : ''}`,
+    );
+  return parts.join('; ');
 }
