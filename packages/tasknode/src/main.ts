@@ -35,7 +35,10 @@ async function main(): Promise<void> {
     );
   const node = await Tasknode.start(config, {
     name: typeof own.name === 'string' ? own.name : undefined,
-    queues: typeof own.queues === 'string' ? own.queues.split(',').filter(Boolean) : [],
+    queues: (typeof own.queues === 'string' ? own.queues : config.TASK_QUEUES)
+      .split(',')
+      .map((q) => q.trim())
+      .filter(Boolean),
     threads,
     modules: typeof own.module === 'string' ? own.module.split(',').filter(Boolean) : [],
     logger: log,

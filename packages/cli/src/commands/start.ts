@@ -186,7 +186,8 @@ function parseWait(ctx: CommandContext): number {
 
 /** Start the services; returns the exit code. Used by `start` and `restart`. */
 export async function startCluster(ctx: CommandContext): Promise<number> {
-  const { config } = ctx;
+  const queues = stringFlag(ctx, 'queues');
+  const config = queues === undefined ? ctx.config : { ...ctx.config, TASK_QUEUES: queues };
   const runDir = config.RUN_DIR;
   const waitMs = parseWait(ctx);
   const existing = readRecord(runDir);
@@ -278,6 +279,11 @@ export const start: Command = {
   ],
   flags: [
     {
+      name: 'queues',
+      value: 'a,b',
+      doc: 'Queues every tasknode serves (sets TASK_QUEUES): stages and calls routed to one of them run there',
+    },
+    {
       name: 'wait',
       value: 'ms',
       doc: `How long to wait for readiness (default ${String(START_WAIT_MS)}; 30s, 1m also work)`,
@@ -287,6 +293,7 @@ export const start: Command = {
     'rtl start',
     'rtl start --task-workers 2 --relay-recv 19100 --relay-send 19101 --relay-publisher 19400',
     'rtl start --config config/example.json',
+    'rtl start --queues neuron_h1,neuron_h2',
   ],
   args: { min: 0, max: 0 },
   run: startCluster,

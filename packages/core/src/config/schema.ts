@@ -94,6 +94,11 @@ export const SETTINGS = {
     default: 64 * 2 ** 10,
     doc: "A stage of bundled tasks whose input is at most this many bytes runs on the tasknode's main thread instead of a worker thread (bundled kernels finish such a table in microseconds, so heartbeats never wait); saves the thread hop on small jobs. 0 = every stage in a worker thread. Deployed tasks always run in worker threads.",
   },
+  TASK_QUEUES: {
+    kind: 'string',
+    default: '',
+    doc: "Queues a tasknode serves, comma-separated (`neuron_h1,neuron_h2`), like a Celery worker's -Q: a stage or call routed to one of them runs only on tasknodes that serve it. A tasknode's --queues flag overrides it.",
+  },
   TASK_PREFETCH: {
     kind: 'int',
     default: 4,
