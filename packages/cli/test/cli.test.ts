@@ -133,7 +133,7 @@ describe('rtl start, status, run, stop', () => {
       for (const pid of pidsSeen) if (pid > 1 && isAlive(pid)) killHard(pid);
     });
 
-    const started = await rtl(['start'], c.env);
+    const started = await rtl(['start', '--queues', 'neuron_h1,neuron_h2'], c.env);
     for (const pid of recordedPids(c.runDir)) pidsSeen.add(pid);
     expect(started.stderr).toBe('');
     expect(started.code).toBe(0);
@@ -156,7 +156,8 @@ describe('rtl start, status, run, stop', () => {
     expect(status.code).toBe(0);
     const nodeLines = status.stdout.split('\n').filter((l) => /^\s+tasknode-\d+\s/.test(l));
     expect(nodeLines).toHaveLength(2);
-    for (const l of nodeLines) expect(l).toMatch(/^\s+tasknode-[12]\s+alive\s/);
+    for (const l of nodeLines)
+      expect(l).toMatch(/^\s+tasknode-[12]\s+alive\s.*\sneuron_h1,neuron_h2$/);
     expect(status.stdout).toContain(`pid ${String(pids[0])}`);
 
     // The expected result, from the example's data with a plain loop: stage 0 adds and

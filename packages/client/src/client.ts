@@ -164,6 +164,9 @@ export class Client implements AsyncDisposable {
   execute(doc: unknown, opts: ExecuteOptions = {}): Job {
     this.#assertOpen();
     const id = opts.id ?? randomUUID();
+    // The same id again while it runs: one job, one handle (the relay would run it once anyway).
+    const known = this.#jobs.get(id);
+    if (known !== undefined) return known;
     const job = new Job(this, id, opts.timeoutMs ?? this.timeoutMs, opts.events === true);
     this.#jobs.set(id, job);
     // The submit leaves on the next microtask, so `events()` called right after still asks for live events.
@@ -180,6 +183,9 @@ export class Client implements AsyncDisposable {
   submitCanvas(canvas: Record<string, unknown>, opts: SubmitCanvasOptions = {}): Job {
     this.#assertOpen();
     const id = opts.id ?? randomUUID();
+    // The same id again while it runs: one job, one handle (the relay would run it once anyway).
+    const known = this.#jobs.get(id);
+    if (known !== undefined) return known;
     const job = new Job(this, id, opts.timeoutMs ?? this.timeoutMs, opts.events === true);
     this.#jobs.set(id, job);
     queueMicrotask(() => {
@@ -293,7 +299,10 @@ export class Client implements AsyncDisposable {
           resolve(s);
         },
       });
-      this.#send({ t: 'STATUS', rid, query });
+      // After the submits of this turn (they leave on a microtask): a job's state is asked after it.
+      queueMicrotask(() => {
+        this.#send({ t: 'STATUS', rid, query });
+      });
     });
   }
 
