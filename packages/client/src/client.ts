@@ -9,6 +9,8 @@ import {
   DEFAULT_LIMITS,
   Outbox,
   RtlError,
+  SETTINGS,
+  coerceSetting,
   Store,
   decodeMessage,
   decodeTable,
@@ -119,6 +121,19 @@ interface PendingDeploy {
 
 const DEFAULT_RELAY = 'tcp://127.0.0.1:19000';
 
+/** RTL_RESPONSE_TIME as the config reads it (`60000`, `30s`, `2m`); a bad value is named. */
+function responseTime(raw: string | undefined): number {
+  if (raw === undefined) return SETTINGS.RESPONSE_TIME.default;
+  const c = coerceSetting(SETTINGS.RESPONSE_TIME, raw);
+  if (!c.ok)
+    throw new RtlError(
+      'RTL_ERR_CONFIG',
+      `RESPONSE_TIME=${raw} (from env RTL_RESPONSE_TIME): ${c.expected}`,
+      { key: 'RESPONSE_TIME', source: 'env' },
+    );
+  return c.value as number;
+}
+
 export function defaultRelayEndpoint(
   env: Record<string, string | undefined> = process.env,
 ): string {
@@ -148,7 +163,7 @@ export class Client implements AsyncDisposable {
 
   constructor(opts: ClientOptions = {}) {
     this.relay = opts.relay ?? defaultRelayEndpoint();
-    this.timeoutMs = opts.timeoutMs ?? Number(process.env.RTL_RESPONSE_TIME ?? 60_000);
+    this.timeoutMs = opts.timeoutMs ?? responseTime(process.env.RTL_RESPONSE_TIME);
     this.#refBytes = opts.refBytes ?? 2 ** 20;
     this.#storePath =
       opts.store ?? process.env.RTL_CACHE_PATH ?? `${process.env.HOME ?? '.'}/.rtl/cache`;

@@ -15,8 +15,8 @@ export interface ErrorCodeInfo {
 export const ERROR_CODES = {
   RTL_ERR_BAD_DOCUMENT: {
     meaning:
-      'The transform document is not of the DSDSL shape (not an object, a stage without tasks, a bad stage option).',
-    fix: 'Fix the document at the path the message names; see docs/dsdsl.md.',
+      'The transform document is not of the DSDSL shape (not an object, a stage without tasks, a bad stage option), or a canvas expression is not of a canvas shape.',
+    fix: 'Fix the document or canvas at the path the message names; see docs/dsdsl.md and docs/canvas.md.',
     retry: false,
   },
   RTL_ERR_EMPTY_DOCUMENT: {
@@ -25,7 +25,7 @@ export const ERROR_CODES = {
     retry: false,
   },
   RTL_ERR_UNKNOWN_TASK: {
-    meaning: 'A stage names a task that no registry knows.',
+    meaning: 'A stage or a canvas call names a task that no registry knows.',
     fix: 'Use one of the task names the message lists (rtl tasks), or deploy a module that defines it.',
     retry: false,
   },

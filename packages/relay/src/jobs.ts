@@ -829,13 +829,17 @@ export class Jobs {
 
   #located(job: GraphJob, nr: NodeRun, err: unknown, doing: string): RtlError {
     const where = { job: job.id, stage: nr.node.key };
-    if (err instanceof RtlError)
+    if (err instanceof RtlError) {
+      const place = this.#describe(nr.node, nr.node.key, undefined);
+      // A message that already names the stage is not prefixed with it again.
+      const text = err.message.startsWith(`${place}:`) ? err.message : `${place}: ${err.message}`;
       return new RtlError(
         err.code,
-        `job ${job.id}, ${this.#describe(nr.node, nr.node.key, undefined)}: ${err.message}`,
+        `job ${job.id}, ${text}`,
         { ...err.detail, ...where },
         { cause: err },
       );
+    }
     return new RtlError(
       'RTL_ERR_STORE',
       `job ${job.id}, ${this.#describe(nr.node, nr.node.key, undefined)}: ${doing} failed: ${String(err)}`,

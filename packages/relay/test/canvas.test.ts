@@ -529,7 +529,7 @@ describe('canvas: callbacks, cancel, routes, timeouts', () => {
 });
 
 describe('canvas: results across clients', () => {
-  it('submit, disconnect, collect later from another client', async () => {
+  it('[P-6.7] submit, disconnect, collect later from another client', async () => {
     const w = await cluster(2);
     const a = new Client({ relay: w.relay.endpoints.recv, store: false, timeoutMs: 10_000 });
     onTestFinished(() => a.close());
