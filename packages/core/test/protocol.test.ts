@@ -1485,12 +1485,14 @@ describe('peers (P-5, P-6, P-7) against a running relay', () => {
       tasks: [],
     });
     await client.nextOf('RESULT');
+    // A duplicate of a job that ended is answered ACCEPTED, then its kept RESULT again.
     await client.send(submit('j-dup'));
     await client.nextOf('ACCEPTED');
+    expect((await client.nextOf('RESULT')).msg).toMatchObject({ id: 'j-dup' });
     await client.send({ t: 'STATUS', rid: 's', query: { what: 'cluster' } });
     await client.nextOf('STATUS');
     expect(node.count('STAGE')).toBe(1);
-    expect(client.count('RESULT')).toBe(1);
+    expect(client.count('RESULT')).toBe(2);
     // A duplicate of a job that ended in failure is answered ACCEPTED then ERROR.
     await client.send(submit('j-dup-c'));
     await node.nextOf('STAGE');
@@ -1549,6 +1551,10 @@ describe('peers (P-5, P-6, P-7) against a running relay', () => {
         node: null,
         waitingForNode: true,
         nodesThatCanRun: 0,
+        running: [],
+        runningCount: 0,
+        waiting: [{ stage: '0', tasks: ['null'], route: 'nowhere', nodesThatCanRun: 0 }],
+        waitingCount: 1,
       },
     });
     await client.send({ t: 'STATUS', rid: 'r-unknown', query: { what: 'job', id: 'nope' } });
