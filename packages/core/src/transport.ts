@@ -35,6 +35,15 @@ export interface OutboxOptions {
  * that fails (EHOSTUNREACH to a gone peer on a mandatory ROUTER, a closed socket) is handed
  * to `onError` and the outbox goes on with the next message.
  */
+/** Inner frames of one BATCH at most: half the default frame limit (DEFAULT_LIMITS.maxFrames). */
+const BATCH_MAX_FRAMES = 2048;
+/** Bytes of one BATCH at most; a larger message leaves on its own. */
+const BATCH_MAX_BYTES = 8 * 2 ** 20;
+
+function byteLength(f: Uint8Array | string): number {
+  return typeof f === 'string' ? Buffer.byteLength(f) : f.byteLength;
+}
+
 export class Outbox {
   readonly #sock: Sender;
   readonly #onError: (err: unknown, msg: Frames) => void;
@@ -111,20 +120,42 @@ export class Outbox {
       g.push(m);
     }
     for (const g of groups.values()) {
-      if (g.length === 1) {
-        this.#enqueue(g[0] as Frames);
-        continue;
-      }
-      const sizes: number[] = [];
-      const frames: Frames = [];
+      // A BATCH stays well inside the receiver's frame and byte limits (P-2.4): a busy turn
+      // leaves as several BATCHes, a large message alone.
+      let sizes: number[] = [];
+      let frames: Frames = [];
+      let bytes = 0;
+      let first: Frames | undefined;
+      const flush = (): void => {
+        if (first === undefined) return;
+        if (sizes.length === 1) this.#enqueue(first);
+        else {
+          const head = encodeMessage({ t: 'BATCH', sizes });
+          this.#enqueue(
+            skip === 0
+              ? [...head, ...frames]
+              : [first[0] as Uint8Array | string, ...head, ...frames],
+          );
+        }
+        sizes = [];
+        frames = [];
+        bytes = 0;
+        first = undefined;
+      };
       for (const m of g) {
+        let mBytes = 0;
+        for (let i = skip; i < m.length; i++) mBytes += byteLength(m[i] as Uint8Array | string);
+        if (
+          first !== undefined &&
+          (frames.length + m.length - skip > BATCH_MAX_FRAMES || bytes + mBytes > BATCH_MAX_BYTES)
+        )
+          flush();
+        first ??= m;
         sizes.push(m.length - skip);
         for (let i = skip; i < m.length; i++) frames.push(m[i] as Uint8Array | string);
+        bytes += mBytes;
       }
-      const head = encodeMessage({ t: 'BATCH', sizes });
-      this.#enqueue(
-        skip === 0 ? [...head, ...frames] : [g[0]?.[0] as Uint8Array | string, ...head, ...frames],
-      );
+      flush();
     }
   }
 

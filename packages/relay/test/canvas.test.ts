@@ -306,6 +306,21 @@ describe('canvas: bigger and nested', () => {
     expect(bad, `first wrong member (got ${String(got[bad])})`).toBe(-1);
   });
 
+  it('10,000 separate calls submitted in one turn all come back, each once, with its value', async () => {
+    // One turn's 10,000 SUBMITs (and the relay's 20,000 answers) leave as several BATCHes,
+    // each inside the receiver's frame limit: none is dropped.
+    const w = await world(3);
+    const add = task('add');
+    const n = 10_000;
+    const handles = range(n).map((i) => add.applyAsync([i, 2 * i], on(w)));
+    const got = await Promise.all(handles.map((h) => h.get({ timeoutMs: 20_000 })));
+    let bad = -1;
+    for (let i = 0; i < n && bad < 0; i++) if (got[i] !== 3 * i) bad = i;
+    expect(bad, `first wrong call (got ${String(got[bad])})`).toBe(-1);
+    expect(w.relay.status().jobs.done).toBe(n);
+    expect(w.relay.status().dropped.malformed).toBe(0);
+  });
+
   it('a chain of 50 steps, fused and not fused (.si and queues mixed)', async () => {
     const w = await cluster(2);
     const fused = chain(...range(50).map(() => dadd.s(1)));
