@@ -4,6 +4,7 @@
  *
  *   npm run bench                                   every scenario
  *   npm run bench -- --only null-roundtrip,zmq-floor
+ *   npm run bench -- --only canvas                  chain / group / chord latency, 10,000-task rates
  *   npm run bench -- --quick                        fewer iterations (noisier)
  *   npm run bench -- --list                         the scenario names
  *   npm run bench -- --no-save                      print only, write no results file
@@ -22,7 +23,7 @@ import type { Result } from './lib/measure.js';
 
 const FLOOR = 'zmq-floor';
 /** The order scenarios run in; a new *.bench.ts not listed here runs after these. */
-const ORDER = [FLOOR, 'null-roundtrip', 'pipelined', 'big-table'];
+const ORDER = [FLOOR, 'null-roundtrip', 'pipelined', 'canvas', 'big-table'];
 const SCENARIO_TIMEOUT_MS = 15 * 60_000;
 
 const here = fileURLToPath(new URL('.', import.meta.url));

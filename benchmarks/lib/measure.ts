@@ -5,8 +5,8 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 
-/** Units: latencies in ms (lower is better), rates in jobs/s or msgs/s (higher is better). */
-export type Unit = 'ms' | 'jobs/s' | 'msgs/s' | 'MB/s';
+/** Units: latencies in ms (lower is better), rates in jobs/s, tasks/s or msgs/s (higher is better). */
+export type Unit = 'ms' | 'jobs/s' | 'tasks/s' | 'msgs/s' | 'MB/s';
 
 export interface Target {
   /** p50 must be below this. */
@@ -93,7 +93,7 @@ export function latencyResult(
 
 export function rateResult(
   name: string,
-  unit: 'jobs/s' | 'msgs/s' | 'MB/s',
+  unit: Exclude<Unit, 'ms'>,
   rates: readonly number[],
   extra: Omit<Result, 'name' | 'unit' | 'n' | 'p50' | 'p99' | 'mean'> = {},
 ): Result {

@@ -184,6 +184,8 @@ export class Relay implements AsyncDisposable {
   readonly #sched = new Scheduler<Run>();
   readonly #jobs: Jobs;
   readonly #functionCatalog: FunctionCatalog;
+  /** Function task spellings resolved so far; cleared when modules or tasknodes change. */
+  readonly #functionCache = new Map<string, string | undefined>();
   readonly #counts = { malformed: 0 };
   readonly #warned = new Set<string>();
   readonly #subscriptions = new Set<string>();
@@ -444,6 +446,7 @@ export class Relay implements AsyncDisposable {
 
   /** Rebuild the spelling index of deployed tasks (after the book changed). */
   #indexModules(): void {
+    this.#functionCache.clear();
     this.#moduleSpellings.clear();
     for (const module of this.#book.current())
       for (const task of module.tasks)
@@ -734,6 +737,14 @@ export class Relay implements AsyncDisposable {
 
   /** Function tasks a canvas may call: bundled, deployed, and those tasknodes announce. */
   #resolveFunction(name: string): string | undefined {
+    if (this.#functionCache.has(name)) return this.#functionCache.get(name);
+    const found = this.#findFunction(name);
+    if (this.#functionCache.size > 10_000) this.#functionCache.clear();
+    this.#functionCache.set(name, found);
+    return found;
+  }
+
+  #findFunction(name: string): string | undefined {
     const fn = this.#moduleTask('function', name);
     if (fn !== undefined) return fn.task.name;
     for (const def of bundledFunctionTasks)
@@ -856,6 +867,7 @@ export class Relay implements AsyncDisposable {
   #nodeLost(node: NodeState<Run>, now: number): void {
     const runs = this.#sched.removeNode(node.id);
     this.#nodeModules.delete(node.id);
+    this.#functionCache.clear();
     for (const [key, settle] of this.#acks)
       if (key.startsWith(`${node.id} `))
         settle({ ok: false, message: 'left before it loaded the module' });
@@ -1125,6 +1137,7 @@ export class Relay implements AsyncDisposable {
       sent: this.#nodeModules.get(node.id)?.sent ?? new Set(),
     };
     this.#nodeModules.set(node.id, nm);
+    this.#functionCache.clear();
     if (nm.has === undefined) return;
     for (const label of nm.has) this.#acks.get(`${node.id} ${label}`)?.({ ok: true });
     for (const [label, message] of failed)
