@@ -81,7 +81,7 @@ interface NodeRun {
   deps: number;
   /** Consumers that have not finished with this node's value. */
   users: number;
-  value?: Value;
+  value: Value | undefined;
   parts?: { readonly values: (Value | undefined)[]; left: number };
   /** A `stage.waiting` event was sent for its route. */
   announced?: boolean;
@@ -207,6 +207,7 @@ export class Jobs {
       state: 'waiting',
       deps: node.trigger === 'error' ? 0 : node.inputs.length + node.after.length,
       users: 0,
+      value: undefined,
     }));
     const dependents: number[][] = graph.nodes.map(() => []);
     for (const n of graph.nodes) {
@@ -749,7 +750,7 @@ export class Jobs {
     this.#remember(job.id, finished);
     for (const key of job.refs) void this.#deleteRef(key);
     job.refs.clear();
-    for (const nr of job.nodes) delete nr.value;
+    for (const nr of job.nodes) nr.value = undefined;
   }
 
   #remember(id: string, f: Finished): void {
@@ -883,7 +884,7 @@ export class Jobs {
   }
 
   #dropValue(job: GraphJob, v: Value, owner?: NodeRun): void {
-    if (owner !== undefined) delete owner.value;
+    if (owner !== undefined) owner.value = undefined;
     if (v.data.kind !== 'ref') return;
     // The job's input stays until the job ends: several stages may start from it.
     if (job.input.data.kind === 'ref' && job.input.data.key === v.data.key) return;
