@@ -177,18 +177,7 @@ export class Client implements AsyncDisposable {
 
   /** Submit a transform document; returns its job handle at once. */
   execute(doc: unknown, opts: ExecuteOptions = {}): Job {
-    this.#assertOpen();
-    const id = opts.id ?? randomUUID();
-    // The same id again while it runs: one job, one handle (the relay would run it once anyway).
-    const known = this.#jobs.get(id);
-    if (known !== undefined) return known;
-    const job = new Job(this, id, opts.timeoutMs ?? this.timeoutMs, opts.events === true);
-    this.#jobs.set(id, job);
-    // The submit leaves on the next microtask, so `events()` called right after still asks for live events.
-    queueMicrotask(() => {
-      this.#submit(job, doc, opts.data).catch((err: unknown) => job._fail(err));
-    });
-    return job;
+    return this.#newJob(opts, (job) => this.#submit(job, doc, opts.data));
   }
 
   /**
@@ -196,25 +185,18 @@ export class Client implements AsyncDisposable {
    * (`task`, `chain`, `group`, `chord`) calls this. Returns the job handle at once.
    */
   submitCanvas(canvas: Record<string, unknown>, opts: SubmitCanvasOptions = {}): Job {
-    this.#assertOpen();
-    const id = opts.id ?? randomUUID();
-    // The same id again while it runs: one job, one handle (the relay would run it once anyway).
-    const known = this.#jobs.get(id);
-    if (known !== undefined) return known;
-    const job = new Job(this, id, opts.timeoutMs ?? this.timeoutMs, opts.events === true);
-    this.#jobs.set(id, job);
-    queueMicrotask(() => {
+    return this.#newJob(opts, (job) => {
       this.#send({
         t: 'SUBMIT',
-        id,
+        id: job.id,
         canvas,
         data: { kind: 'none' },
         events: job._wantsEvents,
         store: '',
         ...(opts.jobTimeoutMs === undefined ? {} : { timeoutMs: opts.jobTimeoutMs }),
       });
+      return Promise.resolve();
     });
-    return job;
   }
 
   /**
@@ -236,6 +218,27 @@ export class Client implements AsyncDisposable {
   async jobState(id: string, opts: { timeoutMs?: number } = {}): Promise<string> {
     const s = await this.request({ what: 'job', id }, opts.timeoutMs ?? 2000);
     return typeof s.state === 'string' ? s.state : 'UNKNOWN';
+  }
+
+  /**
+   * A job handle for `opts.id` (or a new id) whose SUBMIT `send` writes on the next microtask,
+   * so `events()` called right after still asks for live events. The same id again while it
+   * runs gives the same handle (the relay would run it once anyway).
+   */
+  #newJob(
+    opts: { readonly id?: string; readonly timeoutMs?: number; readonly events?: boolean },
+    send: (job: Job) => Promise<void>,
+  ): Job {
+    this.#assertOpen();
+    const id = opts.id ?? randomUUID();
+    const known = this.#jobs.get(id);
+    if (known !== undefined) return known;
+    const job = new Job(this, id, opts.timeoutMs ?? this.timeoutMs, opts.events === true);
+    this.#jobs.set(id, job);
+    queueMicrotask(() => {
+      send(job).catch((err: unknown) => job._fail(err));
+    });
+    return job;
   }
 
   /** Ask the relay for its status (nodes, jobs, uptime). Rejects with RTL_ERR_RELAY_UNREACHABLE when no relay answers. */
