@@ -23,6 +23,8 @@ export interface CallOptions {
   readonly queue?: string;
   /** Re-sends when the tasknode dies (default 3). A task that throws is not retried. */
   readonly retries?: number;
+  /** Retry a task that throws too (up to `retries`). */
+  readonly retryOnError?: boolean;
   /** Fail the job when the call has not answered this long after it was sent. */
   readonly timeoutMs?: number;
 }
@@ -67,7 +69,7 @@ const SHAPES =
   '{ call, args }, { map, items }, { starmap, items }, { chain: [...] }, { group: [...] } or { chord: [...], body }';
 const CALL_KEYS = new Set(['call', 'args', 'immutable', 'options', 'link', 'linkError']);
 const MAP_KEYS = new Set(['map', 'starmap', 'items', 'options', 'link', 'linkError']);
-const OPTION_KEYS = new Set(['queue', 'retries', 'timeoutMs']);
+const OPTION_KEYS = new Set(['queue', 'retries', 'retryOnError', 'timeoutMs']);
 /** Nesting of canvases (a chain in a group in a chord ...), far above any real use. */
 const MAX_NESTING = 64;
 
@@ -165,9 +167,13 @@ function parseList(raw: unknown, path: string, depth: number, optional: boolean)
 function parseOptions(raw: unknown, path: string): CallOptions {
   if (raw === undefined) return {};
   if (!isMap(raw))
-    throw bad(path, `is ${describeValue(raw)}, expected { queue?, retries?, timeoutMs? }`, raw);
+    throw bad(
+      path,
+      `is ${describeValue(raw)}, expected { queue?, retries?, retryOnError?, timeoutMs? }`,
+      raw,
+    );
   checkKeys(raw, OPTION_KEYS, path);
-  const out: { queue?: string; retries?: number; timeoutMs?: number } = {};
+  const out: { queue?: string; retries?: number; retryOnError?: boolean; timeoutMs?: number } = {};
   if (raw.queue !== undefined) {
     if (typeof raw.queue !== 'string' || raw.queue === '')
       throw bad(
@@ -185,6 +191,15 @@ function parseOptions(raw: unknown, path: string): CallOptions {
         raw.retries,
       );
     out.retries = raw.retries as number;
+  }
+  if (raw.retryOnError !== undefined) {
+    if (typeof raw.retryOnError !== 'boolean')
+      throw bad(
+        `${path}.retryOnError`,
+        `is ${describeValue(raw.retryOnError)}, expected true or false`,
+        raw.retryOnError,
+      );
+    if (raw.retryOnError) out.retryOnError = true;
   }
   if (raw.timeoutMs !== undefined) {
     const t = raw.timeoutMs;

@@ -44,6 +44,8 @@ export interface StageSpec {
   readonly tasks: readonly TaskCall[];
   readonly route?: string;
   readonly retries: number;
+  /** A task that throws is retried too (up to `retries`); by default only a lost tasknode is. */
+  readonly retryOnError?: boolean;
   readonly timeoutMs?: number;
   readonly split?: { readonly chunks: number };
   /** Stage keys this stage waits for (default: the previous key). */
@@ -58,7 +60,15 @@ export interface JobSpec {
 export const DEFAULT_STAGE_RETRIES = 3;
 /** The longest timer Node can set (2^31 - 1 ms); longer ones would fire at once. */
 export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
-const STAGE_OPTIONS = new Set(['tasks', 'route', 'retries', 'timeout_ms', 'split', 'after']);
+const STAGE_OPTIONS = new Set([
+  'tasks',
+  'route',
+  'retries',
+  'retry_on_error',
+  'timeout_ms',
+  'split',
+  'after',
+]);
 
 /** Compare stage keys: numeric keys numerically, then the rest as written. */
 export function compareStageKeys(a: string, b: string): number {
@@ -134,6 +144,11 @@ function parseStage(
     if (!Number.isSafeInteger(s.retries) || (s.retries as number) < 0)
       throw badOption(key, 'retries', 'an integer >= 0', s.retries);
     out.retries = s.retries as number;
+  }
+  if (s.retry_on_error !== undefined) {
+    if (typeof s.retry_on_error !== 'boolean')
+      throw badOption(key, 'retry_on_error', 'true or false', s.retry_on_error);
+    if (s.retry_on_error) out.retryOnError = true;
   }
   if (s.timeout_ms !== undefined) {
     if (typeof s.timeout_ms !== 'number' || !(s.timeout_ms > 0) || s.timeout_ms > MAX_TIMEOUT_MS)

@@ -42,6 +42,8 @@ export interface GraphNode {
   readonly after: readonly number[];
   readonly route?: string;
   readonly retries: number;
+  /** Retry when a task throws, too (by default only a lost tasknode is retried). */
+  readonly retryOnError?: boolean;
   readonly timeoutMs?: number;
   /** Cut the input into this many row ranges ('stage' only). */
   readonly split?: number;
@@ -80,6 +82,7 @@ export function graphFromSpec(spec: JobSpec): JobGraph {
       after: [],
       ...(s.route === undefined ? {} : { route: s.route }),
       retries: s.retries,
+      ...(s.retryOnError === true ? { retryOnError: true } : {}),
       ...(s.timeoutMs === undefined ? {} : { timeoutMs: s.timeoutMs }),
       ...(s.split === undefined || s.split.chunks <= 1 ? {} : { split: s.split.chunks }),
       onError: [],
@@ -249,6 +252,7 @@ function addNode(
   };
   if (options.queue !== undefined) n.route = options.queue;
   if (options.timeoutMs !== undefined) n.timeoutMs = options.timeoutMs;
+  if (options.retryOnError === true) n.retryOnError = true;
   if (ctx.where !== undefined) n.where = ctx.where;
   if (ctx.member !== undefined) n.member = ctx.member;
   b.nodes.push(n);
@@ -278,6 +282,7 @@ function sameOptions(n: Mutable, o: CallOptions): boolean {
     n.onError.length === 0 &&
     n.route === o.queue &&
     n.retries === (o.retries ?? DEFAULT_STAGE_RETRIES) &&
+    n.retryOnError === (o.retryOnError === true ? true : undefined) &&
     n.timeoutMs === o.timeoutMs
   );
 }

@@ -38,6 +38,16 @@ const META_PAGES = 2;
 /** Pages a write may add to the B-tree besides its value (a leaf split up to the root). */
 const TREE_MARGIN_PAGES = 4;
 const MAX_KEY_BYTES = 1978;
+/** At most this much of the map is kept for reserved writes (a sixteenth of smaller maps). */
+const JOURNAL_RESERVE_BYTES = 32 * 2 ** 20;
+
+export interface PutOptions {
+  /**
+   * May use the last part of the map that other writes leave free (Store.reserveBytes): the
+   * relay's journal, so that tables filling the store fail their jobs but never the journal.
+   */
+  readonly reserved?: boolean;
+}
 
 export interface StoreOptions {
   /** Directory of the store (CACHE_PATH); created if missing. */
@@ -107,6 +117,8 @@ export class Store {
   readonly path: string;
   readonly mapSize: number;
   readonly readOnly: boolean;
+  /** Bytes below mapSize that only reserved writes (the relay's journal) may use. */
+  readonly reserveBytes: number;
   readonly #db: RootDatabase<Buffer, string>;
   #closing: Promise<void> | undefined;
   #scratch: Uint8Array | undefined;
@@ -117,6 +129,7 @@ export class Store {
     this.id = `${os.hostname()}:${realPath}`;
     this.mapSize = opts.mapSize;
     this.readOnly = opts.readOnly === true;
+    this.reserveBytes = Math.min(Math.floor(opts.mapSize / 16), JOURNAL_RESERVE_BYTES);
   }
 
   /**
@@ -185,8 +198,8 @@ export class Store {
    * RTL_ERR_STORE naming the path and key: store full (raise CACHE_MAP_SIZE), read-only,
    * closed, or an LMDB failure.
    */
-  async put(key: string, value: StoreValue): Promise<void> {
-    const bytes = this.#checkWrite(key, value);
+  async put(key: string, value: StoreValue, opts: PutOptions = {}): Promise<void> {
+    const bytes = this.#checkWrite(key, value, undefined, opts.reserved === true);
     const buffer = isBufferList(value) ? joinInto(undefined, value, bytes) : value;
     try {
       await this.#db.put(key, toBuffer(buffer));
@@ -316,6 +329,54 @@ export class Store {
   }
 
   /**
+   * Delete a value in the write queue: after every put issued before it, in the same or a
+   * later transaction (so a crash never shows this delete without those puts). Resolves
+   * when committed.
+   *
+   * ```ts
+   * void store.put('j/S/1', bytes);
+   * await store.remove('j/S/0');   // committed with or after the put
+   * ```
+   */
+  async remove(key: string): Promise<void> {
+    this.#checkOpen('delete', key);
+    if (this.readOnly) throw this.#readOnlyError('delete', key);
+    try {
+      await this.#db.remove(key);
+    } catch (err) {
+      throw this.#failure('delete', key, err);
+    }
+  }
+
+  /**
+   * Resolves when every write issued so far (put, remove) is committed.
+   *
+   * ```ts
+   * void store.put('a', x);
+   * await store.committed();
+   * ```
+   */
+  async committed(): Promise<void> {
+    await this.#db.committed;
+  }
+
+  /**
+   * The entries whose keys start with `prefix`, in key order, each value a stable copy; `below`
+   * stops before the first key at or past it.
+   *
+   * ```ts
+   * for (const [key, value] of store.entries('j/J/')) ...
+   * ```
+   */
+  *entries(prefix: string, opts: { below?: string } = {}): Generator<[string, Buffer]> {
+    this.#checkOpen('read', prefix);
+    this.#db.resetReadTxn();
+    const end = opts.below ?? prefixEnd(prefix);
+    for (const { key, value } of this.#db.getRange({ start: prefix, end }))
+      yield [key, Buffer.from(value)];
+  }
+
+  /**
    * Space in use and capacity.
    *
    * ```ts
@@ -376,7 +437,7 @@ export class Store {
   }
 
   /** Validate a write and check there is room for it; returns the value's byte length. */
-  #checkWrite(key: string, value: StoreValue, storedBytes?: number): number {
+  #checkWrite(key: string, value: StoreValue, storedBytes?: number, reserved = false): number {
     this.#checkOpen('put', key);
     if (this.readOnly) throw this.#readOnlyError('put', key);
     checkKey(key, this.path);
@@ -401,7 +462,7 @@ export class Store {
         { key, file: this.path },
       );
     }
-    this.#checkRoom(key, storedBytes ?? bytes);
+    this.#checkRoom(key, storedBytes ?? bytes, reserved);
     return bytes;
   }
 
@@ -410,7 +471,7 @@ export class Store {
    * plus the room left below mapSize. (Free pages held by a reader's snapshot are counted as
    * free, so the file may pass mapSize by at most about one value.)
    */
-  #checkRoom(key: string, bytes: number): void {
+  #checkRoom(key: string, bytes: number, reserved: boolean): void {
     // Let go of this thread's read snapshot, so that LMDB may reuse the pages freed so far.
     this.#db.resetReadTxn();
     const s = this.#stats();
@@ -418,13 +479,14 @@ export class Store {
     const freePages = Math.max(0, filePages - usedPages(s));
     const needPages = Math.ceil((bytes + key.length + 64) / s.pageSize) + TREE_MARGIN_PAGES;
     const newPages = Math.max(0, needPages - freePages);
-    if ((filePages + newPages) * s.pageSize > this.mapSize) {
+    const cap = reserved ? this.mapSize : this.mapSize - this.reserveBytes;
+    if ((filePages + newPages) * s.pageSize > cap) {
       const usedMiB = ((usedPages(s) * s.pageSize) / 2 ** 20).toFixed(1);
       const capMiB = (this.mapSize / 2 ** 20).toFixed(1);
       throw new RtlError(
         'RTL_ERR_STORE',
         `store ${this.path} is full: no room for "${key}" (${bytes} bytes); ${usedMiB} MiB of ` +
-          `${capMiB} MiB are in use. Raise CACHE_MAP_SIZE, or delete entries no longer needed`,
+          `${capMiB} MiB are in use${reserved ? '' : ` (the last ${(this.reserveBytes / 2 ** 20).toFixed(1)} MiB are kept for the relay's journal)`}. Raise CACHE_MAP_SIZE, or delete entries no longer needed`,
         { key, file: this.path, limit: this.mapSize },
       );
     }
@@ -492,6 +554,12 @@ function checkKey(key: unknown, storePath: string): void {
       { file: storePath, got: describeValue(key) },
     );
   }
+}
+
+/** The first string after every string that starts with `prefix`. */
+function prefixEnd(prefix: string): string {
+  const last = prefix.charCodeAt(prefix.length - 1);
+  return `${prefix.slice(0, -1)}${String.fromCharCode(last + 1)}`;
 }
 
 function isBufferList(value: StoreValue): value is readonly Uint8Array[] {

@@ -222,9 +222,13 @@ describe('Store', () => {
     expect(written.length).toBeGreaterThanOrEqual(2);
     expect(written.length).toBeLessThanOrEqual(5);
     const failed = `k${written.length}`;
-    expect(full.message).toBe(
-      `store ${store.path} is full: no room for "${failed}" (200000 bytes); 1.0 MiB of 1.0 MiB ` +
-        'are in use. Raise CACHE_MAP_SIZE, or delete entries no longer needed',
+    // A sixteenth of a 1 MiB map (64 KiB) stays free for reserved (journal) writes.
+    expect(store.reserveBytes).toBe(MiB / 16);
+    expect(full.message).toMatch(
+      new RegExp(
+        `^store ${store.path} is full: no room for "${failed}" \\(200000 bytes\\); 0\\.[6-9] MiB of 1\\.0 MiB ` +
+          "are in use \\(the last 0\\.1 MiB are kept for the relay's journal\\)\\. Raise CACHE_MAP_SIZE, or delete entries no longer needed$",
+      ),
     );
     expect(full.detail.key).toBe(failed);
     expect(store.has(failed)).toBe(false);
@@ -244,6 +248,44 @@ describe('Store', () => {
     store.putSync('again', value(7));
     expect(store.get('again')?.[199_999]).toBe(8);
     expect(store.get('k1')?.[0]).toBe(2);
+  });
+
+  it('keeps the last part of the map for reserved writes: tables fill up, the journal still writes', async () => {
+    const store = tempStore({ mapSize: MiB });
+    const chunk = new Uint8Array(100_000).fill(3);
+    let tables = 0;
+    const err = rtlErrorOf(() => {
+      for (;;) {
+        store.putSync(`t${tables}`, chunk);
+        tables++;
+      }
+    });
+    expect(err.code).toBe('RTL_ERR_STORE');
+    expect(err.message).toContain("kept for the relay's journal");
+    // 1 MiB less the 64 KiB reserve holds at most 9 values of 100 kB (plus LMDB's pages).
+    expect(tables).toBeGreaterThanOrEqual(6);
+    expect(tables).toBeLessThanOrEqual(9);
+    // A reserved write of 20 kB still fits, and is committed in order with a remove after it.
+    await store.put('j/1', new Uint8Array(20_000).fill(9), { reserved: true });
+    void store.put('j/2', new Uint8Array([1, 2, 3]), { reserved: true });
+    await store.remove('j/1');
+    expect(store.has('j/1')).toBe(false);
+    expect([...store.entries('j/')].map(([k, v]) => [k, [...v]])).toEqual([['j/2', [1, 2, 3]]]);
+    // Until the reserve is used up too: then the reserved write fails, naming the key.
+    const big = await store.put('j/3', new Uint8Array(200_000), { reserved: true }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(big).toMatchObject({ code: 'RTL_ERR_STORE', detail: { key: 'j/3' } });
+    for (let i = 0; i < tables; i++) expect(store.get(`t${i}`)?.[99_999]).toBe(3);
+  });
+
+  it('lists entries by prefix in key order, stopping below a bound', async () => {
+    const store = tempStore();
+    for (const k of ['a/2', 'a/10', 'a/1', 'b/1', 'a', 'a0']) await store.put(k, bytesOf(k));
+    expect([...store.entries('a/')].map(([k]) => k)).toEqual(['a/1', 'a/10', 'a/2']);
+    expect([...store.entries('a/', { below: 'a/2' })].map(([k]) => k)).toEqual(['a/1', 'a/10']);
+    expect([...store.entries('c/')]).toEqual([]);
   });
 
   it('reads a value that another process committed during this event-loop turn', () => {

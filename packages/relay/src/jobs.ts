@@ -10,7 +10,6 @@ import {
   encodeValue,
   encodeTable,
   getTable,
-  type DataRef,
   type ErrorCode,
   type GraphNode,
   type JobGraph,
@@ -19,8 +18,8 @@ import {
   type Outgoing,
   type StageTiming,
   type Store,
-  type WireError,
 } from '@rtl/core';
+import type { Journal, FinishedRecord, FinishedState, RestoredJob } from './journal.js';
 import type { NodeState, Placement, Scheduler } from './scheduler.js';
 import {
   NO_VALUE,
@@ -33,11 +32,13 @@ import {
   type Value,
 } from './values.js';
 
-export type FinishedState = 'done' | 'failed' | 'cancelled';
+export type { FinishedState };
 
 export interface JobsHost {
   readonly sched: Scheduler<Run>;
   readonly store: Store | undefined;
+  /** The LMDB journal; without one, jobs live in memory only. */
+  readonly journal: Journal | undefined;
   readonly log: Logger;
   now(): number;
   toClient(identity: Buffer, msg: Outgoing, payload?: readonly Uint8Array[]): void;
@@ -105,6 +106,11 @@ export interface GraphJob {
   failing?: RtlError;
   state: 'running' | FinishedState;
   readonly timings: StageTiming[];
+  /** ACCEPTED was sent (the journal committed the job). */
+  started: boolean;
+  readonly timeoutMs: number | undefined;
+  /** Node indexes whose values are in the journal. */
+  readonly journaled: Set<number>;
   /** Store keys this job owns (inputs and intermediates), deleted when it ends. */
   readonly refs: Set<string>;
   /** Runs waiting or in flight. */
@@ -112,14 +118,7 @@ export interface GraphJob {
   deadline?: NodeJS.Timeout;
 }
 
-interface Finished {
-  readonly state: FinishedState;
-  readonly result?: {
-    readonly data: DataRef;
-    readonly payload: Buffer[];
-    readonly stages: StageTiming[];
-  };
-  readonly error?: WireError;
+interface Finished extends Omit<FinishedRecord, 'at'> {
   readonly bytes: number;
 }
 
@@ -134,6 +133,13 @@ export interface SubmitArgs {
 }
 
 const TOPIC_JOB = 'job.';
+/** A retry waits 50 ms, then 100, 200, ... up to 2 s (attempt 2, 3, 4, ...). */
+const RETRY_BASE_MS = 50;
+const RETRY_MAX_MS = 2000;
+
+function retryDelay(failedAttempt: number): number {
+  return Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** (failedAttempt - 1));
+}
 /** RESULT.stages lists at most this many stage timings (a group of 10,000 has 10,000). */
 const MAX_TIMINGS = 256;
 
@@ -162,7 +168,7 @@ export class Jobs {
   }
 
   has(id: string): boolean {
-    return this.#jobs.has(id) || this.#finished.has(id);
+    return this.#jobs.has(id) || this.#ended(id) !== undefined;
   }
 
   /**
@@ -173,19 +179,20 @@ export class Jobs {
   attach(client: Buffer, id: string): boolean {
     const job = this.#jobs.get(id);
     if (job !== undefined) {
-      this.#h.toClient(client, { t: 'ACCEPTED', id });
+      if (job.started) this.#h.toClient(client, { t: 'ACCEPTED', id });
       if (!job.client.equals(client) && !job.watchers.some((w) => w.equals(client)))
         job.watchers.push(client);
       return true;
     }
-    const f = this.#finished.get(id);
+    const f = this.#ended(id);
     if (f === undefined) return false;
     this.#h.toClient(client, { t: 'ACCEPTED', id });
-    if (f.result !== undefined)
+    const result = f.result === undefined ? undefined : this.#heldResult(f.result);
+    if (result !== undefined)
       this.#h.toClient(
         client,
-        { t: 'RESULT', id, data: f.result.data, stages: f.result.stages },
-        f.result.payload,
+        { t: 'RESULT', id, data: result.data, stages: result.stages },
+        result.payload,
       );
     else
       this.#h.toClient(client, {
@@ -193,7 +200,7 @@ export class Jobs {
         id,
         error: f.error ?? {
           code: 'RTL_ERR_UNKNOWN_JOB',
-          message: `job ${id} ended (${f.state}), but its result is no longer held by the relay (results over the keep budget are not kept)`,
+          message: `job ${id} ended (${f.state}), but its result is no longer held by the relay (a result kept by reference was read by its client already, or was over the keep budget)`,
           detail: { job: id },
         },
       });
@@ -201,7 +208,157 @@ export class Jobs {
   }
 
   submit(a: SubmitArgs): void {
-    const { graph } = a;
+    const job = this.#build(a.id, a.client, a.graph, a.input, a.events, a.clientStore, a.timeoutMs);
+    this.#jobs.set(job.id, job);
+    const journal = this.#h.journal;
+    if (journal === undefined) {
+      this.#start(job, a.timeoutMs);
+      return;
+    }
+    // [P-6.3] ACCEPTED only once the job is in the journal: a relay killed now still runs it.
+    journal
+      .accept({
+        id: job.id,
+        client: job.client,
+        graph: job.graph,
+        input: job.input,
+        events: job.events,
+        clientStore: job.clientStore,
+        ...(a.timeoutMs === undefined ? {} : { timeoutMs: a.timeoutMs }),
+        accepted: job.accepted,
+      })
+      .then(
+        () => {
+          if (job.state === 'running') this.#start(job, a.timeoutMs);
+        },
+        (err: unknown) => {
+          if (job.state !== 'running') return;
+          job.state = 'failed';
+          this.#jobs.delete(job.id);
+          const error = new RtlError(
+            'RTL_ERR_STORE',
+            `job ${job.id} was not accepted: the relay could not write it to its journal: ${err instanceof Error ? err.message : String(err)}`,
+            { job: job.id },
+          ).toJSON();
+          this.#h.log.error({ job: job.id, err }, 'journal write failed: job rejected');
+          for (const c of [job.client, ...job.watchers])
+            this.#h.toClient(c, { t: 'REJECTED', id: job.id, error });
+          for (const key of job.refs) void this.#deleteRef(key);
+        },
+      );
+  }
+
+  /**
+   * Jobs read back from the journal at start-up: each resumes from its finished nodes; their
+   * clients get the result when it ends (and again when they reconnect and ask).
+   */
+  restore(jobs: readonly RestoredJob[]): void {
+    for (const { record: r, stages } of jobs) {
+      if (this.#jobs.has(r.id)) continue;
+      const job = this.#build(
+        r.id,
+        r.client,
+        r.graph,
+        r.input,
+        r.events,
+        r.clientStore,
+        r.timeoutMs,
+        r.accepted,
+      );
+      job.started = true;
+      this.#jobs.set(job.id, job);
+      const n = job.nodes.length;
+      // Done: nodes with a journaled value, and nodes whose every consumer is done (their value
+      // was dropped once those consumers finished).
+      const done = new Array<boolean>(n).fill(false);
+      for (const i of stages.keys()) if (i >= 0 && i < n) done[i] = true;
+      for (let i = n - 1; i >= 0; i--) {
+        const deps = job.dependents[i] as number[];
+        const nr = job.nodes[i] as NodeRun;
+        if (
+          !done[i] &&
+          nr.node.trigger === 'ok' &&
+          deps.length > 0 &&
+          !job.graph.outputs.includes(i) &&
+          deps.every((d) => done[d])
+        )
+          done[i] = true;
+      }
+      for (const nr of job.nodes) {
+        const i = nr.node.index;
+        if (!done[i]) continue;
+        nr.state = 'done';
+        job.left--;
+        const v = stages.get(i);
+        if (v !== undefined) {
+          nr.value = v;
+          job.journaled.add(i);
+          if (v.data.kind === 'ref') job.refs.add(v.data.key);
+        }
+        for (const d of job.dependents[i] as number[]) (job.nodes[d] as NodeRun).deps--;
+        for (const e of nr.node.onError) this.#skip(job, job.nodes[e] as NodeRun);
+      }
+      for (const nr of job.nodes) {
+        if (nr.state !== 'done') continue;
+        let users = 0;
+        for (const d of job.dependents[nr.node.index] as number[]) {
+          const dn = job.nodes[d] as NodeRun;
+          if (dn.state !== 'done' && dn.node.inputs.includes(nr.node.index)) users++;
+        }
+        nr.users = users;
+        if (users === 0 && !job.graph.outputs.includes(nr.node.index) && nr.value !== undefined)
+          this.#dropValue(job, nr.value, nr);
+      }
+      this.#h.log.info(
+        { job: job.id, done: stages.size, nodes: n },
+        'job resumed from the journal',
+      );
+      const left =
+        r.timeoutMs === undefined
+          ? undefined
+          : Math.max(1, r.accepted + r.timeoutMs - this.#h.now());
+      if (left !== undefined && r.timeoutMs !== undefined) {
+        const ms = r.timeoutMs;
+        job.deadline = setTimeout(() => this.#jobTimedOut(job, ms), left);
+      }
+      if (job.left === 0) {
+        this.#complete(job);
+        continue;
+      }
+      for (const nr of job.nodes)
+        if (nr.state === 'waiting' && nr.deps === 0 && nr.node.trigger === 'ok')
+          this.#ready(job, nr);
+    }
+    this.dispatch();
+  }
+
+  /** Drop journaled outcomes past the retention (and by-reference results nobody read). */
+  prune(count?: number): number {
+    const journal = this.#h.journal;
+    if (journal === undefined) return 0;
+    const gone = journal.prune(this.#h.now(), count);
+    for (const { job, finished } of gone) {
+      const data = finished?.result?.data;
+      if (data?.kind === 'ref') void this.#deleteRef(data.key);
+      const kept = this.#finished.get(job);
+      if (kept !== undefined) {
+        this.#finished.delete(job);
+        this.#keptBytes -= kept.bytes;
+      }
+    }
+    return gone.length;
+  }
+
+  #build(
+    id: string,
+    client: Buffer,
+    graph: JobGraph,
+    input: Value,
+    events: boolean,
+    clientStore: string,
+    timeoutMs: number | undefined,
+    accepted = this.#h.now(),
+  ): GraphJob {
     const nodes: NodeRun[] = graph.nodes.map((node) => ({
       node,
       state: 'waiting',
@@ -218,36 +375,73 @@ export class Jobs {
       }
       for (const d of n.after) (dependents[d] as number[]).push(n.index);
     }
-    const job: GraphJob = {
-      id: a.id,
-      client: a.client,
+    return {
+      id,
+      client,
       watchers: [],
       graph,
-      events: a.events,
-      clientStore: a.clientStore,
-      accepted: this.#h.now(),
-      input: a.input,
+      events,
+      clientStore,
+      accepted,
+      input,
       nodes,
       dependents,
       left: nodes.length,
       state: 'running',
       timings: [],
-      refs: new Set(a.input.data.kind === 'ref' ? [a.input.data.key] : []),
+      started: false,
+      timeoutMs,
+      journaled: new Set(),
+      refs: new Set(input.data.kind === 'ref' ? [input.data.key] : []),
       runs: new Set(),
     };
-    this.#jobs.set(job.id, job);
-    this.#h.toClient(job.client, { t: 'ACCEPTED', id: job.id });
+  }
+
+  /** The job is accepted: tell its clients, start its first nodes. */
+  #start(job: GraphJob, timeoutMs: number | undefined): void {
+    job.started = true;
+    for (const c of [job.client, ...job.watchers])
+      this.#h.toClient(c, { t: 'ACCEPTED', id: job.id });
+    const graph = job.graph;
     this.#event(job, () => ({
       type: 'job.accepted',
       stages: graph.nodes.length <= MAX_TIMINGS ? graph.nodes.map((n) => n.key) : [],
       nodes: graph.nodes.length,
     }));
-    if (a.timeoutMs !== undefined) {
-      const ms = a.timeoutMs;
+    if (timeoutMs !== undefined) {
+      const ms = timeoutMs;
       job.deadline = setTimeout(() => this.#jobTimedOut(job, ms), ms);
     }
-    for (const nr of nodes) if (nr.deps === 0 && nr.node.trigger === 'ok') this.#ready(job, nr);
+    for (const nr of job.nodes) if (nr.deps === 0 && nr.node.trigger === 'ok') this.#ready(job, nr);
     this.dispatch();
+  }
+
+  /** A finished job's outcome: kept in memory, or read back from the journal. */
+  #ended(id: string): Finished | undefined {
+    const f = this.#finished.get(id);
+    if (f !== undefined) return f;
+    const r = this.#h.journal?.finished(id);
+    if (r === undefined) return undefined;
+    return {
+      state: r.state,
+      bytes: 0,
+      ...(r.result ? { result: r.result } : {}),
+      ...(r.error ? { error: r.error } : {}),
+    };
+  }
+
+  /** A kept result as it can be sent to anyone: a by-reference result is read back inline. */
+  #heldResult(r: NonNullable<Finished['result']>): Finished['result'] {
+    if (r.data.kind !== 'ref') return r;
+    const store = this.#h.store;
+    if (store === undefined || store.id !== r.data.store || !store.has(r.data.key))
+      return undefined;
+    try {
+      const payload = encodeTable(getTable(store, r.data)) as Buffer[];
+      return { data: { kind: 'arrow', frames: payload.length }, payload, stages: r.stages };
+    } catch {
+      return undefined;
+    }
   }
 
   cancel(client: Buffer, id: string): void {
@@ -265,7 +459,7 @@ export class Jobs {
   where(id: string): Record<string, unknown> {
     const job = this.#jobs.get(id);
     if (job === undefined) {
-      const f = this.#finished.get(id);
+      const f = this.#ended(id);
       return { job: id, state: f === undefined ? 'UNKNOWN' : f.state.toUpperCase() };
     }
     const running: Record<string, unknown>[] = [];
@@ -386,6 +580,27 @@ export class Jobs {
       message: remote.message,
     }));
     const task = typeof remote.detail.task === 'string' ? remote.detail.task : undefined;
+    if (run.nr.node.retryOnError === true && run.attempt <= run.nr.node.retries) {
+      // The stage asked for it: a task that threw runs again, up to its retries.
+      this.#event(job, () => ({
+        type: 'stage.retry',
+        stage: run.label,
+        node: node.hello.name,
+        attempt: run.attempt,
+        code,
+        message: remote.message,
+      }));
+      this.#enqueue(
+        job,
+        run.nr,
+        run.part,
+        run.input,
+        run.attempt + 1,
+        true,
+        retryDelay(run.attempt),
+      );
+      return;
+    }
     const where = this.#describe(run.nr.node, msg.stage, task);
     const err = new RtlError(code, `${where} failed on ${node.hello.name}: ${remote.message}`, {
       ...remote.detail,
@@ -421,7 +636,15 @@ export class Jobs {
           node: node.hello.name,
           attempt: run.attempt,
         }));
-        this.#enqueue(job, run.nr, run.part, run.input, run.attempt + 1, true);
+        this.#enqueue(
+          job,
+          run.nr,
+          run.part,
+          run.input,
+          run.attempt + 1,
+          true,
+          retryDelay(run.attempt),
+        );
       }
     }
     this.dispatch();
@@ -507,6 +730,7 @@ export class Jobs {
     input: Value,
     attempt: number,
     front: boolean,
+    delayMs = 0,
   ): void {
     const node = nr.node;
     const n = nr.parts?.values.length ?? 0;
@@ -528,7 +752,15 @@ export class Jobs {
       live: true,
     };
     job.runs.add(run);
-    if (front) this.#h.sched.enqueueFront(run);
+    if (delayMs > 0) {
+      // A retry waits (backoff), then goes first in the queue.
+      run.timer = setTimeout(() => {
+        run.timer = undefined;
+        if (!run.live || job.state !== 'running') return;
+        this.#h.sched.enqueueFront(run);
+        this.dispatch();
+      }, delayMs);
+    } else if (front) this.#h.sched.enqueueFront(run);
     else this.#h.sched.enqueue(run);
     if (!nr.announced && !this.#h.sched.anyCanRun(run.placement)) {
       nr.announced = true;
@@ -613,6 +845,12 @@ export class Jobs {
     nr.state = 'done';
     nr.value = value;
     job.left--;
+    const journal = this.#h.journal;
+    // Joins are evaluated again on resume; a failing job's errbacks run again.
+    if (journal !== undefined && nr.node.kind !== 'join' && job.failing === undefined) {
+      journal.stage(job.id, nr.node.index, value);
+      job.journaled.add(nr.node.index);
+    }
     // Errbacks of a node that succeeded never run.
     for (const e of nr.node.onError) this.#skip(job, job.nodes[e] as NodeRun);
     for (const d of job.dependents[nr.node.index] as number[]) {
@@ -719,6 +957,7 @@ export class Jobs {
     const h = this.#h;
     const clients = [job.client, ...job.watchers];
     let finished: Finished;
+    let send: () => void;
     if (state === 'done') {
       let data = (value ?? NO_VALUE).data;
       let payload = (value ?? NO_VALUE).payload;
@@ -732,12 +971,15 @@ export class Jobs {
       }
       const stages = job.timings;
       this.#event(job, () => ({ type: 'job.completed', ms: h.now() - job.accepted, stages }));
-      for (const c of clients) h.toClient(c, { t: 'RESULT', id: job.id, data, stages }, payload);
+      const msg: Outgoing = { t: 'RESULT', id: job.id, data, stages };
+      send = () => {
+        for (const c of clients) h.toClient(c, msg, payload);
+      };
       h.log.debug({ job: job.id, ms: h.now() - job.accepted }, 'job completed');
       let bytes = 64;
       for (const f of payload) bytes += f.length;
       finished =
-        data.kind === 'ref' || bytes > this.#limits.keepBytes / 16
+        bytes > this.#limits.keepBytes / 16
           ? { state, bytes: 64 }
           : { state, bytes, result: { data, payload, stages } };
     } else {
@@ -750,11 +992,30 @@ export class Jobs {
         message: error.message,
         stage: error.detail.stage ?? null,
       }));
-      for (const c of clients) h.toClient(c, { t: 'ERROR', id: job.id, error });
+      send = () => {
+        for (const c of clients) h.toClient(c, { t: 'ERROR', id: job.id, error });
+      };
       h.log.info({ job: job.id, code: error.code, stage: error.detail.stage }, `job ${state}`);
       finished = { state, error, bytes: 256 };
     }
     this.#remember(job.id, finished);
+    const journal = h.journal;
+    if (journal === undefined) send();
+    else {
+      // The outcome is in the journal before a client hears it: a relay killed after
+      // sending never runs the job again.
+      const { state: st, result, error } = finished;
+      journal
+        .finish(
+          job.id,
+          { state: st, at: h.now(), ...(result ? { result } : {}), ...(error ? { error } : {}) },
+          job.journaled,
+        )
+        .then(send, (e: unknown) => {
+          h.log.error({ job: job.id, err: e }, 'journal: could not record how a job ended');
+          send();
+        });
+    }
     for (const key of job.refs) void this.#deleteRef(key);
     job.refs.clear();
     for (const nr of job.nodes) nr.value = undefined;
@@ -884,7 +1145,11 @@ export class Jobs {
   }
 
   #dropValue(job: GraphJob, v: Value, owner?: NodeRun): void {
-    if (owner !== undefined) owner.value = undefined;
+    if (owner !== undefined) {
+      owner.value = undefined;
+      if (job.journaled.delete(owner.node.index))
+        this.#h.journal?.unstage(job.id, owner.node.index);
+    }
     if (v.data.kind !== 'ref') return;
     // The job's input stays until the job ends: several stages may start from it.
     if (job.input.data.kind === 'ref' && job.input.data.key === v.data.key) return;
@@ -893,7 +1158,10 @@ export class Jobs {
 
   async #deleteRef(key: string): Promise<void> {
     try {
-      await this.#h.store?.delete(key);
+      // With a journal, deletes queue behind its writes: a crash never shows a value gone
+      // before the journal says the stages that read it are done.
+      if (this.#h.journal !== undefined) await this.#h.store?.remove(key);
+      else await this.#h.store?.delete(key);
     } catch (err) {
       this.#h.log.warn({ err, key }, 'could not delete a stored value');
     }

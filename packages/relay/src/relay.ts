@@ -40,6 +40,7 @@ import {
 import { bundledFunctionTasks, spellingsOf, toCamelCase, type TaskKind } from '@rtl/tasks';
 import { Scheduler, type NodeState } from './scheduler.js';
 import { Jobs, type Run } from './jobs.js';
+import { Journal } from './journal.js';
 import {
   MODULE_ERROR,
   MODULE_NAME,
@@ -62,14 +63,21 @@ export interface RelaySettings {
   readonly MAX_MESSAGE_BYTES: number;
   readonly MAX_WAITING_JOBS: number;
   readonly CHUNKING_SIZE: number;
+  /** How long finished jobs stay in the journal (default 1 h). */
+  readonly JOURNAL_RETENTION?: number;
 }
 
 export interface RelayOptions {
   readonly logger?: Logger;
   /** Validates documents; tasks announced by tasknodes are added to it. */
   readonly catalog?: TaskCatalog;
-  /** The LMDB store for by-reference values (shared with same-host peers). */
+  /**
+   * The LMDB store for by-reference values (shared with same-host peers) and, unless
+   * `journal` is false, the journal of jobs (a restarted relay resumes them).
+   */
   readonly store?: Store;
+  /** Keep the job journal in the store (default true when there is a store). */
+  readonly journal?: boolean;
   /** Clock, for tests. */
   readonly now?: () => number;
   /** Where deployed modules are written to be checked (default: `<store>/modules`, or a temp dir). */
@@ -162,6 +170,7 @@ const FINISHED_KEEP = 10_000;
 /** Bytes of finished jobs' results kept for COLLECT and repeated SUBMITs. */
 const FINISHED_KEEP_BYTES = 64 * 2 ** 20;
 const TOPIC_NODE = 'node.';
+const DEFAULT_RETENTION_MS = 3_600_000;
 
 export class Relay implements AsyncDisposable {
   readonly endpoints: RelayEndpoints;
@@ -190,6 +199,8 @@ export class Relay implements AsyncDisposable {
   readonly #warned = new Set<string>();
   readonly #subscriptions = new Set<string>();
   readonly #heartbeat: NodeJS.Timeout;
+  readonly #journal: Journal | undefined;
+  readonly #pruner: NodeJS.Timeout | undefined;
   readonly #book: ModuleBook;
   readonly #moduleDir: string;
   readonly #moduleCheckMs: number;
@@ -238,10 +249,15 @@ export class Relay implements AsyncDisposable {
       resolve: (name) => this.#resolveFunction(name),
       names: () => this.#functionNames(),
     };
+    this.#journal =
+      opts.store !== undefined && opts.journal !== false
+        ? new Journal(opts.store, this.#log, settings.JOURNAL_RETENTION ?? DEFAULT_RETENTION_MS)
+        : undefined;
     this.#jobs = new Jobs(
       {
         sched: this.#sched,
         store: this.#store,
+        journal: this.#journal,
         log: this.#log,
         now: this.#now,
         toClient: (identity, msg, payload) => this.#toClient(identity, msg, payload),
@@ -262,6 +278,18 @@ export class Relay implements AsyncDisposable {
     this.#moduleCheckMs = opts.moduleCheckMs ?? MODULE_CHECK_MS;
     this.#deployWaitMs = opts.deployWaitMs ?? DEPLOY_WAIT_MS;
     this.closed = new Promise((r) => (this.#resolveClosed = r));
+    if (this.#journal !== undefined) {
+      const journal = this.#journal;
+      const unfinished = journal.unfinished();
+      if (unfinished.length > 0) {
+        this.#log.info({ jobs: unfinished.length }, 'resuming unfinished jobs from the journal');
+        this.#jobs.restore(unfinished);
+      }
+      this.#jobs.prune();
+      const every = Math.min(60_000, Math.max(1000, Math.floor(journal.retentionMs / 4)));
+      this.#pruner = setInterval(() => this.#jobs.prune(), every);
+      this.#pruner.unref();
+    }
     void receiveLoop(
       this.#recv,
       (f) => this.#onClient(f),
@@ -381,6 +409,7 @@ export class Relay implements AsyncDisposable {
       await new Promise((r) => setTimeout(r, 20));
     }
     clearInterval(this.#heartbeat);
+    if (this.#pruner) clearInterval(this.#pruner);
     this.#stopCheck?.();
     for (const settle of this.#acks.values())
       settle({ ok: false, message: 'the relay shut down before the tasknode loaded the module' });

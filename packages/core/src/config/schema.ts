@@ -113,6 +113,12 @@ export const SETTINGS = {
     min: MiB,
     doc: 'LMDB map size: the most the store can hold.',
   },
+  JOURNAL_RETENTION: {
+    kind: 'ms',
+    default: 3_600_000,
+    min: 1000,
+    doc: "How long the relay's journal keeps a finished job's result for a client that reconnects or collects it.",
+  },
   RUN_DIR: { kind: 'path', default: '~/.rtl/run', doc: 'Pid files and logs of `rtl start`.' },
   PLOT_LISTEN: { kind: 'port', default: 5006, doc: 'HTTP port of the plotnode dashboard.' },
   PLOT_ADDR: { kind: 'string', default: '127.0.0.1', doc: 'Address the plotnode binds.' },
