@@ -49,6 +49,12 @@ export interface ClientOptions {
   /** Send tables as several frames (default true). */
   readonly chunked?: boolean;
   readonly maxMessageBytes?: number;
+  /**
+   * This client's routing identity at the relay (default: `c.` and a random UUID). Results go
+   * to it, so a client that reconnects (the relay restarted, the network dropped) under the
+   * same identity still receives them.
+   */
+  readonly identity?: string;
 }
 
 export interface ExecuteOptions {
@@ -72,6 +78,26 @@ export interface SubmitCanvasOptions {
   /** Ask for live progress events (default: on when `events()` is called before the submit leaves). */
   readonly events?: boolean;
 }
+
+/** A SUBMIT the relay has not ACCEPTED yet: resent on reconnect and after BUSY, until its deadline. */
+interface Unaccepted {
+  readonly job: Job;
+  readonly frames: Uint8Array[];
+  readonly deadline: number;
+  readonly timeoutMs: number;
+  /** The connection (count of disconnects) it was last sent on. */
+  epoch: number;
+  /** When to send it again after a BUSY answer (0: not waiting). */
+  retryAt: number;
+  busyDelay: number;
+  busy: RtlError | undefined;
+  tries: number;
+}
+
+/** After BUSY, a submit waits 50 ms, then 100, 200, ... up to 2 s (with jitter). */
+const BUSY_FIRST_MS = 50;
+const BUSY_MAX_MS = 2000;
+const SWEEP_MS = 50;
 
 interface PendingRequest {
   resolve: (status: Record<string, unknown>) => void;
@@ -155,6 +181,11 @@ export class Client implements AsyncDisposable {
   readonly #jobs = new Map<string, Job>();
   readonly #requests = new Map<string, PendingRequest>();
   readonly #deploys = new Map<string, PendingDeploy>();
+  readonly #unaccepted = new Map<string, Unaccepted>();
+  readonly #identity: string;
+  /** Disconnects seen so far: a SUBMIT sent before the last one may be lost. */
+  #epoch = 0;
+  #sweeper: NodeJS.Timeout | undefined;
   #sock: zmq.Dealer | undefined;
   #out: Outbox | undefined;
   #store: Store | undefined;
@@ -169,6 +200,7 @@ export class Client implements AsyncDisposable {
       opts.store ?? process.env.RTL_CACHE_PATH ?? `${process.env.HOME ?? '.'}/.rtl/cache`;
     this.#storeMapSize = opts.storeMapSize ?? 512 * 2 ** 20;
     this.#chunked = opts.chunked ?? true;
+    this.#identity = opts.identity ?? `c.${randomUUID()}`;
     this.#limits = {
       ...DEFAULT_LIMITS,
       maxMessageBytes: opts.maxMessageBytes ?? DEFAULT_LIMITS.maxMessageBytes,
@@ -186,7 +218,7 @@ export class Client implements AsyncDisposable {
    */
   submitCanvas(canvas: Record<string, unknown>, opts: SubmitCanvasOptions = {}): Job {
     return this.#newJob(opts, (job) => {
-      this.#send({
+      this.#sendSubmit(job, {
         t: 'SUBMIT',
         id: job.id,
         canvas,
@@ -328,6 +360,8 @@ export class Client implements AsyncDisposable {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#sweeper !== undefined) clearInterval(this.#sweeper);
+    this.#unaccepted.clear();
     for (const job of this.#jobs.values())
       job._fail(
         new RtlError('RTL_ERR_CANCELLED', `client closed while job ${job.id} was pending`, {
@@ -389,7 +423,8 @@ export class Client implements AsyncDisposable {
         { job: job.id },
       );
     const storeId = this.#store ? this.#store.id : '';
-    this.#send(
+    this.#sendSubmit(
+      job,
       {
         t: 'SUBMIT',
         id: job.id,
@@ -426,6 +461,7 @@ export class Client implements AsyncDisposable {
   #socket(): { sock: zmq.Dealer; out: Outbox } {
     if (this.#sock === undefined || this.#out === undefined) {
       const sock = new zmq.Dealer({
+        routingId: this.#identity,
         linger: 0,
         maxMessageSize: this.#limits.maxMessageBytes,
         sendHighWaterMark: 0,
@@ -433,9 +469,20 @@ export class Client implements AsyncDisposable {
         reconnectInterval: 100,
         reconnectMaxInterval: 2000,
       });
+      let handled = 0;
+      sock.events.on('disconnect', () => {
+        this.#epoch++;
+      });
+      // Connected again after a disconnect (messages sent on 'connect' leave after the handshake).
+      sock.events.on('connect', () => {
+        if (this.#epoch === handled) return;
+        handled = this.#epoch;
+        this.#reconnected();
+      });
       sock.connect(this.relay);
       this.#sock = sock;
       this.#out = new Outbox(sock, undefined, { batch: true });
+
       void receiveLoop(sock, (frames) => this.#onMessage(frames));
     }
     return { sock: this.#sock, out: this.#out };
@@ -443,6 +490,74 @@ export class Client implements AsyncDisposable {
 
   #send(msg: Outgoing, payload: readonly Uint8Array[] = []): void {
     this.#socket().out.push(encodeMessage(msg, payload));
+  }
+
+  /** Send a SUBMIT and keep it until ACCEPTED: it is sent again after a reconnect or BUSY. */
+  #sendSubmit(job: Job, msg: Outgoing, payload: readonly Uint8Array[] = []): void {
+    const frames = encodeMessage(msg, payload);
+    const timeoutMs = job._timeoutMs;
+    this.#unaccepted.set(job.id, {
+      job,
+      frames,
+      deadline: Date.now() + timeoutMs,
+      timeoutMs,
+      epoch: this.#epoch,
+      retryAt: 0,
+      busyDelay: BUSY_FIRST_MS,
+      busy: undefined,
+      tries: 1,
+    });
+    this.#socket().out.push(frames);
+    this.#sweeper ??= setInterval(() => this.#sweep(), SWEEP_MS);
+  }
+
+  /** Resend submits whose BUSY backoff ended; give up on those past their deadline. */
+  #sweep(): void {
+    const now = Date.now();
+    for (const [id, u] of this.#unaccepted) {
+      if (now >= u.deadline) {
+        this.#unaccepted.delete(id);
+        this.#send({ t: 'CANCEL', id });
+        u.job._fail(
+          u.busy !== undefined
+            ? new RtlError(
+                'RTL_ERR_BUSY',
+                `job ${id}: the relay at ${this.relay} stayed busy for ${String(u.timeoutMs)} ms (${String(u.tries)} tries): ${u.busy.message}`,
+                { ...u.busy.detail, job: id, limit: u.timeoutMs },
+              )
+            : new RtlError(
+                'RTL_ERR_RELAY_UNREACHABLE',
+                `job ${id}: no relay at ${this.relay} accepted it within ${String(u.timeoutMs)} ms (sent ${String(u.tries)} times; is it running? try \`rtl status\` or \`rtl start\`)`,
+                { job: id, source: this.relay, limit: u.timeoutMs },
+              ),
+        );
+      } else if (u.retryAt !== 0 && now >= u.retryAt) {
+        u.retryAt = 0;
+        u.tries++;
+        u.epoch = this.#epoch;
+        this.#socket().out.push(u.frames);
+      }
+    }
+    if (this.#unaccepted.size === 0 && this.#sweeper !== undefined) {
+      clearInterval(this.#sweeper);
+      this.#sweeper = undefined;
+    }
+  }
+
+  /** Connected again after a disconnect: what may have been lost is asked again. */
+  #reconnected(): void {
+    for (const job of this.#jobs.values()) {
+      if (job.ready()) continue;
+      const u = this.#unaccepted.get(job.id);
+      if (u === undefined) {
+        // Accepted: the relay (restarted from its journal, or not) sends the result here.
+        this.#send({ t: 'COLLECT', id: job.id });
+      } else if (u.epoch < this.#epoch && u.retryAt === 0) {
+        u.epoch = this.#epoch;
+        u.tries++;
+        this.#socket().out.push(u.frames);
+      }
+    }
   }
 
   #onMessage(frames: Buffer[], inBatch = false): void {
@@ -459,6 +574,7 @@ export class Client implements AsyncDisposable {
     }
     switch (msg.t) {
       case 'ACCEPTED':
+        this.#unaccepted.delete(msg.id);
         this.#jobs.get(msg.id)?._accepted();
         return;
       case 'REJECTED': {
@@ -468,6 +584,15 @@ export class Client implements AsyncDisposable {
           deploy.reject(RtlError.fromWire(msg.error));
           return;
         }
+        const u = this.#unaccepted.get(msg.id);
+        if (u !== undefined && msg.error.code === 'RTL_ERR_BUSY') {
+          // The relay holds too many jobs: wait (more each time, with jitter) and send again.
+          u.busy = RtlError.fromWire(msg.error);
+          u.retryAt = Date.now() + u.busyDelay * (0.5 + Math.random());
+          u.busyDelay = Math.min(BUSY_MAX_MS, u.busyDelay * 2);
+          return;
+        }
+        this.#unaccepted.delete(msg.id);
         this.#jobs.get(msg.id)?._fail(RtlError.fromWire(msg.error));
         return;
       }
@@ -480,9 +605,11 @@ export class Client implements AsyncDisposable {
         return;
       }
       case 'ERROR':
+        this.#unaccepted.delete(msg.id);
         this.#jobs.get(msg.id)?._fail(RtlError.fromWire(msg.error));
         return;
       case 'RESULT': {
+        this.#unaccepted.delete(msg.id);
         const job = this.#jobs.get(msg.id);
         if (job === undefined) return;
         try {

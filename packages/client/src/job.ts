@@ -157,6 +157,11 @@ export class Job {
     );
   }
 
+  /** @internal The job's default wait, which also bounds how long its submit is retried. */
+  get _timeoutMs(): number {
+    return this.#timeoutMs;
+  }
+
   /** @internal */
   get _wantsEvents(): boolean {
     this.#live = this.#wantsEvents;

@@ -309,10 +309,7 @@ export class Jobs {
         if (users === 0 && !job.graph.outputs.includes(nr.node.index) && nr.value !== undefined)
           this.#dropValue(job, nr.value, nr);
       }
-      this.#h.log.info(
-        { job: job.id, done: stages.size, nodes: n },
-        'job resumed from the journal',
-      );
+      this.#h.log.debug({ job: job.id, done: stages.size, nodes: n }, 'job resumed from the journal');
       const left =
         r.timeoutMs === undefined
           ? undefined

@@ -313,6 +313,9 @@ export class Relay implements AsyncDisposable {
     const maxMessageSize = settings.MAX_MESSAGE_BYTES;
     const recv = new zmq.Router({
       mandatory: true,
+      // A client that reconnects under its identity takes it over (its old connection may
+      // linger half-open after a network failure).
+      handover: true,
       maxMessageSize,
       linger: 0,
       sendHighWaterMark: 0,
