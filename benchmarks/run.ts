@@ -5,6 +5,8 @@
  *   npm run bench                                   every scenario
  *   npm run bench -- --only null-roundtrip,zmq-floor
  *   npm run bench -- --only canvas                  chain / group / chord latency, 10,000-task rates
+ *   npm run bench -- --only soak                    10 minutes at 1,000 jobs/s: memory growth, lost jobs
+ *                                                   (SOAK_MINUTES=n to change; not in the default set)
  *   npm run bench -- --quick                        fewer iterations (noisier)
  *   npm run bench -- --list                         the scenario names
  *   npm run bench -- --no-save                      print only, write no results file
@@ -25,6 +27,8 @@ const FLOOR = 'zmq-floor';
 /** The order scenarios run in; a new *.bench.ts not listed here runs after these. */
 const ORDER = [FLOOR, 'null-roundtrip', 'pipelined', 'canvas', 'big-table'];
 const SCENARIO_TIMEOUT_MS = 15 * 60_000;
+/** Long scenarios run only when named in --only (soak: 10 minutes). */
+const OPT_IN = ['soak'];
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const resultsDir = resolve(here, '..', 'results');
@@ -103,6 +107,7 @@ function compare(results: Result[]): void {
 function fmt(v: number | undefined, unit: string): string {
   if (v === undefined || Number.isNaN(v)) return '';
   if (unit === 'ms') return v < 10 ? v.toFixed(3) : v.toFixed(1);
+  if (unit === '%') return v.toFixed(1);
   return Math.round(v).toLocaleString('en-US');
 }
 
@@ -149,7 +154,7 @@ async function main(): Promise<number> {
     return 0;
   }
   const only = flag(argv, '--only');
-  let chosen = all;
+  let chosen = all.filter((s) => !OPT_IN.includes(s));
   if (only !== undefined) {
     const wanted = only
       .split(',')

@@ -5,8 +5,8 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 
-/** Units: latencies in ms (lower is better), rates in jobs/s, tasks/s or msgs/s (higher is better). */
-export type Unit = 'ms' | 'jobs/s' | 'tasks/s' | 'msgs/s' | 'MB/s';
+/** Units: latencies in ms (lower is better), rates in jobs/s, tasks/s or msgs/s (higher is better), growth in %. */
+export type Unit = 'ms' | 'jobs/s' | 'tasks/s' | 'msgs/s' | 'MB/s' | '%';
 
 export interface Target {
   /** p50 must be below this. */

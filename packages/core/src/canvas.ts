@@ -4,7 +4,7 @@
  * and compiles them into a JobGraph (graph.ts). A CBOR map, one of:
  *
  * ```
- * { call: 'add', args: [4, 4], immutable?: true, options?: { queue, retries, timeoutMs },
+ * { call: 'add', args: [4, 4], immutable?: true, options?: { queue, retries, retryOnError, timeoutMs },
  *   link?: [expr, ...], linkError?: [expr, ...] }
  * { map: 'xsum', items: [[0, 1], [2, 3]], options? }       // [xsum([0,1]), xsum([2,3])]
  * { starmap: 'add', items: [[1, 1], [2, 2]], options? }    // [add(1,1), add(2,2)]

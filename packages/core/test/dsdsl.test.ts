@@ -171,7 +171,7 @@ describe('parseDocument: the array form', () => {
 });
 
 describe('parseDocument: stage options', () => {
-  it('reads route, retries, timeout_ms, split and after', () => {
+  it('reads route, retries, retry_on_error, timeout_ms, split and after', () => {
     const spec = parseDocument(
       {
         '0': NULL,
@@ -179,6 +179,7 @@ describe('parseDocument: stage options', () => {
           ...NULL,
           route: 'gpu',
           retries: 0,
+          retry_on_error: true,
           timeout_ms: 1500.5,
           split: { chunks: 4 },
           after: [0],
@@ -191,6 +192,7 @@ describe('parseDocument: stage options', () => {
       tasks: [{ task: 'null', as: 'task_null', params: {} }],
       route: 'gpu',
       retries: 0,
+      retryOnError: true,
       timeoutMs: 1500.5,
       split: { chunks: 4 },
       after: ['0'],
@@ -198,6 +200,7 @@ describe('parseDocument: stage options', () => {
     expect(spec.stages[0]).not.toHaveProperty('route');
     expect(spec.stages[0]).not.toHaveProperty('timeoutMs');
     expect(spec.stages[0]).not.toHaveProperty('split');
+    expect(spec.stages[0]).not.toHaveProperty('retryOnError');
   });
 
   it.each([
@@ -224,6 +227,8 @@ describe('parseDocument: stage options', () => {
     ['split', { chunks: 2.5 }, '{ "chunks": N } with N >= 1', 'an object'],
     ['split', 4, '{ "chunks": N } with N >= 1', '4'],
     ['split', null, '{ "chunks": N } with N >= 1', 'null'],
+    ['retry_on_error', 'yes', 'true or false', '"yes"'],
+    ['retry_on_error', 1, 'true or false', '1'],
     ['after', '0', 'an array of stage keys', '"0"'],
     ['after', [true], 'an array of stage keys', 'an array of 1'],
     ['after', { 0: '0' }, 'an array of stage keys', 'an object'],
@@ -246,7 +251,7 @@ describe('parseDocument: stage options', () => {
       detail: { stage: '0', param: 'retry' },
     });
     expect(err.message).toBe(
-      'stage "0": unknown option "retry"; stage options are tasks, route, retries, timeout_ms, split, after',
+      'stage "0": unknown option "retry"; stage options are tasks, route, retries, retry_on_error, timeout_ms, split, after',
     );
   });
 });

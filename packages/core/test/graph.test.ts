@@ -150,7 +150,7 @@ describe('parseCanvas errors name the path', () => {
     [{ chord: [call('add', 1, 1)] }, 'canvas.body is missing: a chord needs a callback'],
     [
       { call: 'add', options: { queue: 'q', retry: 2 } },
-      'canvas.options.retry is not a key here; allowed: queue, retries, timeoutMs',
+      'canvas.options.retry is not a key here; allowed: queue, retries, retryOnError, timeoutMs',
     ],
     [
       { call: 'add', options: { timeoutMs: 0 } },
