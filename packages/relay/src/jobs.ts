@@ -309,7 +309,10 @@ export class Jobs {
         if (users === 0 && !job.graph.outputs.includes(nr.node.index) && nr.value !== undefined)
           this.#dropValue(job, nr.value, nr);
       }
-      this.#h.log.debug({ job: job.id, done: stages.size, nodes: n }, 'job resumed from the journal');
+      this.#h.log.debug(
+        { job: job.id, done: stages.size, nodes: n },
+        'job resumed from the journal',
+      );
       const left =
         r.timeoutMs === undefined
           ? undefined
@@ -330,13 +333,12 @@ export class Jobs {
   }
 
   /** Drop journaled outcomes past the retention (and by-reference results nobody read). */
-  prune(count?: number): number {
+  prune(): number {
     const journal = this.#h.journal;
     if (journal === undefined) return 0;
-    const gone = journal.prune(this.#h.now(), count);
-    for (const { job, finished } of gone) {
-      const data = finished?.result?.data;
-      if (data?.kind === 'ref') void this.#deleteRef(data.key);
+    const gone = journal.prune(this.#h.now());
+    for (const { job, ref } of gone) {
+      if (ref !== undefined) void this.#deleteRef(ref);
       const kept = this.#finished.get(job);
       if (kept !== undefined) {
         this.#finished.delete(job);

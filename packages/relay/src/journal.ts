@@ -123,7 +123,10 @@ export class Journal {
    */
   finish(job: string, f: FinishedRecord, stages: Iterable<number>): Promise<void> {
     const done = this.#store.put(`${F}${job}`, encodeValue(f), RESERVED);
-    this.#write(this.#store.put(`${T}${timeKey(f.at)}/${job}`, EMPTY, RESERVED), job);
+    // The T entry holds the store key of a by-reference result, to delete when pruned.
+    const data = f.result?.data;
+    const ref = data?.kind === 'ref' ? Buffer.from(data.key) : EMPTY;
+    this.#write(this.#store.put(`${T}${timeKey(f.at)}/${job}`, ref, RESERVED), job);
     this.#write(this.#store.remove(`${J}${job}`), job);
     for (const i of stages) this.unstage(job, i);
     return done;
@@ -186,16 +189,16 @@ export class Journal {
   }
 
   /**
-   * Drop finished jobs that ended before `now - retentionMs` (or the `count` oldest, when the
-   * store is short of room). Returns their outcomes, for the caller to free what they hold.
+   * Drop finished jobs that ended before `now - retentionMs` (at most `limit` of them, oldest
+   * first). Returns the jobs dropped, with the store key of a by-reference result nobody read.
    */
-  prune(now: number, count = Infinity): { job: string; finished: FinishedRecord | undefined }[] {
+  prune(now: number, limit = PRUNE_BATCH): { job: string; ref: string | undefined }[] {
     const below = `${T}${timeKey(now - this.retentionMs + 1)}`;
-    const out: { job: string; finished: FinishedRecord | undefined }[] = [];
-    for (const [key] of this.#store.entries(T, count === Infinity ? { below } : {})) {
-      if (out.length >= count) break;
+    const out: { job: string; ref: string | undefined }[] = [];
+    for (const [key, value] of this.#store.entries(T, { below })) {
+      if (out.length >= limit) break;
       const job = key.slice(key.indexOf('/', T.length) + 1);
-      out.push({ job, finished: this.finished(job) });
+      out.push({ job, ref: value.length > 0 ? value.toString('utf8') : undefined });
       this.#write(this.#store.remove(key), job);
       this.#write(this.#store.remove(`${F}${job}`), job);
     }
@@ -220,6 +223,8 @@ export class Journal {
 }
 
 const EMPTY = new Uint8Array(0);
+/** Jobs pruned per call at most (the relay prunes every second). */
+const PRUNE_BATCH = 10_000;
 
 /** Epoch ms as 15 digits, so that keys sort by time. */
 function timeKey(ms: number): string {

@@ -171,6 +171,7 @@ const FINISHED_KEEP = 10_000;
 const FINISHED_KEEP_BYTES = 64 * 2 ** 20;
 const TOPIC_NODE = 'node.';
 const DEFAULT_RETENTION_MS = 3_600_000;
+const PRUNE_EVERY_MS = 1000;
 
 export class Relay implements AsyncDisposable {
   readonly endpoints: RelayEndpoints;
@@ -279,15 +280,14 @@ export class Relay implements AsyncDisposable {
     this.#deployWaitMs = opts.deployWaitMs ?? DEPLOY_WAIT_MS;
     this.closed = new Promise((r) => (this.#resolveClosed = r));
     if (this.#journal !== undefined) {
-      const journal = this.#journal;
-      const unfinished = journal.unfinished();
+      const unfinished = this.#journal.unfinished();
       if (unfinished.length > 0) {
         this.#log.info({ jobs: unfinished.length }, 'resuming unfinished jobs from the journal');
         this.#jobs.restore(unfinished);
       }
       this.#jobs.prune();
-      const every = Math.min(60_000, Math.max(1000, Math.floor(journal.retentionMs / 4)));
-      this.#pruner = setInterval(() => this.#jobs.prune(), every);
+      // Every second, a bounded batch: pruning never stalls the relay for long.
+      this.#pruner = setInterval(() => this.#jobs.prune(), PRUNE_EVERY_MS);
       this.#pruner.unref();
     }
     void receiveLoop(
