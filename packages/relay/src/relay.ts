@@ -172,6 +172,12 @@ const FINISHED_KEEP_BYTES = 64 * 2 ** 20;
 const TOPIC_NODE = 'node.';
 const DEFAULT_RETENTION_MS = 3_600_000;
 const PRUNE_EVERY_MS = 1000;
+/**
+ * Messages (each up to a BATCH of 2048 frames) ZeroMQ queues per peer before it stops
+ * reading that peer's connection: a peer that sends faster than the relay reads is slowed by
+ * TCP instead of growing the relay's memory.
+ */
+const RECEIVE_HWM = 1000;
 
 export class Relay implements AsyncDisposable {
   readonly endpoints: RelayEndpoints;
@@ -319,14 +325,14 @@ export class Relay implements AsyncDisposable {
       maxMessageSize,
       linger: 0,
       sendHighWaterMark: 0,
-      receiveHighWaterMark: 0,
+      receiveHighWaterMark: RECEIVE_HWM,
     });
     const send = new zmq.Router({
       mandatory: true,
       maxMessageSize,
       linger: 0,
       sendHighWaterMark: 0,
-      receiveHighWaterMark: 0,
+      receiveHighWaterMark: RECEIVE_HWM,
     });
     const pub = new zmq.XPublisher({ maxMessageSize, linger: 0, noDrop: false });
     try {
