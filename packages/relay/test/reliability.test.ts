@@ -4,7 +4,7 @@
  * processes, sockets and LMDB, killed by the test.
  */
 import { join } from 'node:path';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import * as zmq from 'zeromq';
@@ -19,7 +19,7 @@ import {
 } from '@rtl/core';
 import { Relay } from '@rtl/relay';
 import { Tasknode } from '@rtl/tasknode';
-import { Client, task } from '@rtl/client';
+import { Client, chain, group, task } from '@rtl/client';
 import { createBundledRegistry } from '@rtl/tasks';
 import { moduleDir, tempDir, testConfig, waitFor, world } from './helpers.js';
 import { clusterEnv, freePort, spawnService, type Proc } from './procs.js';
@@ -35,6 +35,15 @@ export const slowadd = defineFunctionTask({
   run: async (ms, a, b) => {
     await new Promise((r) => setTimeout(r, ms));
     return a + b;
+  },
+});
+// count(path, x): appends a line to a file, returns x.
+export const count = defineFunctionTask({
+  name: 'count',
+  summary: 'append a line to a file, return x',
+  run: (path, x) => {
+    writeFileSync(path, (existsSync(path) ? readFileSync(path, 'utf8') : '') + 'x', 'utf8');
+    return x;
   },
 });
 // flaky(path, n): counts its calls in a file; throws on the first n.
@@ -162,7 +171,7 @@ describe('tasknode failure', () => {
     };
     let spawned = 0;
     const start = (): Proc =>
-      spawnService('tasknode', `tn-${String(spawned++)}`, env, dir, ['--threads', '1']);
+      spawnService('tasknode', `tn-${String(spawned++)}`, env, dir, ['--threads', '2']);
     const nodes = [start(), start(), start()];
     const client = new Client({ relay: relay.endpoints.recv, store: false, timeoutMs: 30_000 });
     onTestFinished(() => client.close());
@@ -189,7 +198,7 @@ describe('tasknode failure', () => {
     for (let i = 0; i < N; i++) {
       const id = `kill-${String(i)}`;
       want.set(id, 3 * i + 7);
-      await raw.submit(id, { call: 'slowadd', args: [40, i, 2 * i + 7] });
+      await raw.submit(id, { call: 'slowadd', args: [20, i, 2 * i + 7] });
     }
     let kills = 0;
     const rand = (() => {
@@ -332,6 +341,54 @@ describe('relay failure', () => {
     });
     expect(await other.jobState(later.id)).toBe('UNKNOWN');
   }, 30_000);
+});
+
+describe('resuming a job graph', () => {
+  it('a restarted relay runs only the nodes that had not finished: a chain step and a group member done before the stop are not run again', async () => {
+    const [recv, send, pub] = [await freePort(), await freePort(), await freePort()];
+    const config = testConfig({ RELAY_RECV: recv, RELAY_SEND: send, RELAY_PUBLISHER: pub });
+    const store = Store.open({ path: config.CACHE_PATH, mapSize: config.CACHE_MAP_SIZE });
+    onTestFinished(() => store.close());
+    const start = () =>
+      Relay.start(config, { catalog: createBundledRegistry(), store, moduleDir: moduleDir() });
+    let relay = await start();
+    onTestFinished(() => relay.close());
+    const client = new Client({ relay: relay.endpoints.recv, store: false, timeoutMs: 20_000 });
+    onTestFinished(() => client.close());
+    const node = await Tasknode.start(config, {
+      relay: relay.endpoints.send,
+      threads: 1,
+      name: 'n1',
+    });
+    await waitFor(() => relay.nodes().length === 1);
+    await client.deploy({ name: 'rel', source: MODULE });
+    const dir = tempDir('rtl-resume-');
+    const a = join(dir, 'a');
+    const b = join(dir, 'b');
+    // count runs on n1 at once; the steps routed to "later" wait: nobody serves it yet.
+    const chained = chain(task('count').s(a, 5), task('add').s(10).set({ queue: 'later' }));
+    const grouped = group(task('count').s(b, 7), task('add').s(2, 2).set({ queue: 'later' }));
+    const r1 = chained.applyAsync([], { client });
+    const r2 = grouped.applyAsync([], { client });
+    await waitFor(() => existsSync(a) && existsSync(b), 10_000, 'the first steps');
+    await sleep(200);
+    await node.close();
+    await relay.close();
+
+    relay = await start();
+    const node2 = await Tasknode.start(config, {
+      relay: relay.endpoints.send,
+      threads: 1,
+      name: 'n2',
+      queues: ['later'],
+    });
+    onTestFinished(() => node2.close());
+    expect(await r1.get()).toBe(15);
+    expect(await r2.get()).toEqual([7, 4]);
+    // The steps done before the stop ran once.
+    expect(readFileSync(a, 'utf8')).toBe('x');
+    expect(readFileSync(b, 'utf8')).toBe('x');
+  });
 });
 
 describe('client retries', () => {
