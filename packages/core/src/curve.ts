@@ -23,6 +23,8 @@ export interface CurveKeyPair {
 export interface CurveClientKeys extends CurveKeyPair {
   /** The relay's public key (CURVE_SERVER_PUBLIC). */
   readonly serverKey: string;
+  /** The name its key file gives (for the allow-list line an error suggests). */
+  readonly name?: string;
 }
 
 /** A key file's pair and what `rtl keys` wrote about it. */
@@ -272,7 +274,12 @@ export function peerCurve(
       { key: 'CURVE_SERVER_PUBLIC' },
     );
   const pair = readKeyFile(file, 'CURVE_KEY_FILE');
-  return { serverKey, publicKey: pair.publicKey, secretKey: pair.secretKey };
+  return {
+    serverKey,
+    publicKey: pair.publicKey,
+    secretKey: pair.secretKey,
+    ...(pair.name === undefined ? {} : { name: pair.name }),
+  };
 }
 
 /** The settings the relay reads for CURVE. */

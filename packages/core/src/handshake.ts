@@ -80,11 +80,17 @@ export class HandshakeWatch {
         `the relay at ${relay} refused this ${who}'s handshake (authentication failed); see the relay's log`,
         'auth',
       );
-    const line = allowLine(keys.publicKey, this.#opts.name ?? '<name>');
+    const line = allowLine(keys.publicKey, this.#opts.name ?? keys.name ?? '<name>');
     return this.#error(
       `the relay at ${relay} refused this ${who}'s CURVE key ${keys.publicKey}: it is not on the relay's allow-list. Add the line "${line}" to the relay's CURVE_ALLOW file (\`rtl keys\` printed it), or set CURVE_KEY_FILE to a key that is on it; the relay logged the refusal`,
       'auth',
     );
+  }
+
+  /** What a peer without keys must set to reach a CURVE relay. */
+  #setKeys(): string {
+    const role = this.#opts.who === 'tasknode' ? 'tasknode' : 'client';
+    return `set CURVE_SERVER_PUBLIC to the relay's public key and CURVE_KEY_FILE to a key file made with \`rtl keys ${role} <name>\` whose line is on the relay's allow-list (docs/security.md)`;
   }
 
   #protocol(code: string): RtlError {
@@ -92,7 +98,7 @@ export class HandshakeWatch {
     if (code === 'ERR_ZMTP_MECHANISM_MISMATCH')
       return keys === undefined
         ? this.#error(
-            `the relay at ${relay} uses CURVE and this ${who} has no keys: set CURVE_SERVER_PUBLIC to the relay's public key and CURVE_KEY_FILE to a key file made with \`rtl keys ${who === 'tasknode' ? 'tasknode' : 'client'} <name>\` whose line is on the relay's allow-list (docs/security.md)`,
+            `the relay at ${relay} uses CURVE and this ${who} has no keys: ${this.#setKeys()}`,
             code,
           )
         : this.#error(
@@ -105,12 +111,17 @@ export class HandshakeWatch {
     );
   }
 
+  /**
+   * The relay closed the connection during the handshake, several times: a plain peer meets
+   * a CURVE relay, or a CURVE peer has the wrong relay key (or meets a plain relay).
+   */
   #closedByRelay(code: string): RtlError {
     const { who, relay, keys } = this.#opts;
+    const times = `${String(HANDSHAKE_CLOSED_LIMIT)} handshakes of this ${who} in a row (${code})`;
     return this.#error(
       keys === undefined
-        ? `the relay at ${relay} closed ${String(HANDSHAKE_CLOSED_LIMIT)} handshakes of this ${who} in a row (${code}); is it an rtl relay, and does it use CURVE? (the relay's log says)`
-        : `the relay at ${relay} closed ${String(HANDSHAKE_CLOSED_LIMIT)} CURVE handshakes of this ${who} in a row (${code}): CURVE_SERVER_PUBLIC=${keys.serverKey} is most likely not the relay's public key (\`rtl keys relay\` printed it; it is in relay.key)`,
+        ? `the relay at ${relay} closed ${times}: it most likely uses CURVE and this ${who} has no keys: ${this.#setKeys()}`
+        : `the relay at ${relay} closed ${times}: CURVE_SERVER_PUBLIC=${keys.serverKey} is most likely not the relay's public key (\`rtl keys relay\` printed it; it is in relay.key), or the relay does not use CURVE`,
       'closed',
     );
   }

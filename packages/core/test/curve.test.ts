@@ -153,6 +153,7 @@ describe('CURVE settings', () => {
     expect(peerCurve({ CURVE_SERVER_PUBLIC: server.publicKey, CURVE_KEY_FILE: file })).toEqual({
       serverKey: server.publicKey,
       ...pair,
+      name: 'alice',
     });
     expect(errorOf(() => peerCurve({ CURVE_SERVER_PUBLIC: server.publicKey }))).toMatchObject({
       code: 'RTL_ERR_CONFIG',
