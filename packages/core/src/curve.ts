@@ -8,6 +8,7 @@ import {
   createPrivateKey,
   createPublicKey,
   diffieHellman,
+  generateKeyPairSync,
   timingSafeEqual,
 } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -110,6 +111,17 @@ function publicKeyObject(publicKey: string) {
 export function curvePublicKey(secretKey: string): string {
   const spki = createPublicKey(privateKeyObject(secretKey)).export({ format: 'der', type: 'spki' });
   return z85Encode(spki.subarray(SPKI_X25519.length));
+}
+
+/**
+ * A new random CURVE key pair (X25519 from node:crypto, the keys ZeroMQ's `curveKeyPair()`
+ * makes), both keys as 40 Z85 characters.
+ */
+export function makeCurveKeyPair(): CurveKeyPair {
+  const { privateKey } = generateKeyPairSync('x25519');
+  const pkcs8 = privateKey.export({ format: 'der', type: 'pkcs8' });
+  const secretKey = z85Encode(pkcs8.subarray(PKCS8_X25519.length));
+  return { publicKey: curvePublicKey(secretKey), secretKey };
 }
 
 /** The X25519 secret two key pairs share: ours (secret) with theirs (public). */

@@ -13,6 +13,7 @@ import {
   formatKeyFile,
   isCurveKey,
   loadConfig,
+  makeCurveKeyPair,
   parseAllowList,
   parseKeyFile,
   peerCurve,
@@ -76,6 +77,34 @@ describe('CURVE keys', () => {
       expect(curvePublicKey(pair.secretKey)).toBe(pair.publicKey);
     }
     expect(isCurveKey('x'.repeat(39))).toBe(false);
+  });
+
+  it('makes key pairs that ZeroMQ takes: a CURVE DEALER and ROUTER talk with them', async () => {
+    const server = makeCurveKeyPair();
+    const client = makeCurveKeyPair();
+    expect(curvePublicKey(client.secretKey)).toBe(client.publicKey);
+    expect(server.publicKey).not.toBe(client.publicKey);
+    const router = new zmq.Router({
+      linger: 0,
+      curveServer: true,
+      curveSecretKey: server.secretKey,
+    });
+    const dealer = new zmq.Dealer({
+      linger: 0,
+      curveServerKey: server.publicKey,
+      curvePublicKey: client.publicKey,
+      curveSecretKey: client.secretKey,
+    });
+    onTestFinished(() => {
+      router.close();
+      dealer.close();
+    });
+    await router.bind('tcp://127.0.0.1:*');
+    dealer.connect(router.lastEndpoint ?? '');
+    await dealer.send('over curve');
+    const [, body] = await router.receive();
+    expect(body?.toString()).toBe('over curve');
+    expect(router.securityMechanism).toBe('curve');
   });
 
   it('reads back a key file it wrote, and names the file and setting when it is bad', () => {
