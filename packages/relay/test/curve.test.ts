@@ -4,7 +4,7 @@
  * peers get nothing (their handshake fails), say why (RTL_ERR_AUTH), and the relay logs
  * the refused key and address. DEPLOY is for keys marked `deployer` [P-8.6].
  */
-import { writeFileSync } from 'node:fs';
+import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as zmq from 'zeromq';
 import { describe, expect, it, onTestFinished } from 'vitest';
@@ -164,7 +164,7 @@ function refusals(lines: Record<string, unknown>[], key: string, socket: string)
 }
 
 describe('CURVE on the relay', () => {
-  it('runs a job end to end with allowed keys on client and tasknode, values as a plain loop', async () => {
+  it('[P-1.1] runs a job end to end with allowed keys on client and tasknode, values as a plain loop', async () => {
     const w = await curveWorld();
     await w.node('n1', w.keys.n1);
     await waitFor(() => w.relay.nodes().length === 1, 10_000, 'n1 to join over CURVE');
@@ -183,7 +183,7 @@ describe('CURVE on the relay', () => {
     expect(w.relay.status().dropped.refused).toBe(0);
   });
 
-  it('refuses a client without keys and one whose key is not allowed: RTL_ERR_AUTH; the relay logs key and address once', async () => {
+  it('[P-1.1] refuses a client without keys and one whose key is not allowed: RTL_ERR_AUTH; the relay logs key and address once', async () => {
     const w = await curveWorld();
     const plain = w.client(false);
     await expect(plain.status({ timeoutMs: 10_000 })).rejects.toMatchObject({
@@ -219,7 +219,7 @@ describe('CURVE on the relay', () => {
     expect(s.jobs).toEqual({ running: 0, waiting: 0, done: 0, failed: 0, cancelled: 0 });
   });
 
-  it('a tasknode without keys or with a key not allowed never joins, and says why', async () => {
+  it('[P-1.1] a tasknode without keys or with a key not allowed never joins, and says why', async () => {
     const w = await curveWorld();
     const nodeLog = sink();
     const plain = await w.node('plain', false, nodeLog.logger);
@@ -243,9 +243,21 @@ describe('CURVE on the relay', () => {
     await w.node('n1', w.keys.n1);
     await waitFor(() => w.relay.nodes().length === 1, 10_000, 'n1 to join');
     expect(w.relay.nodes().map((n) => n.name)).toEqual(['n1']);
+
+    // Its key added to the allow-list, the refused node joins on its next try (no restart).
+    appendFileSync(w.allowFile, `${w.mallory.publicKey} mal\n`);
+    await waitFor(() => w.relay.nodes().length === 2, 10_000, 'mal to join once allowed');
+    expect(
+      w.relay
+        .nodes()
+        .map((n) => n.name)
+        .sort(),
+    ).toEqual(['mal', 'n1']);
+    expect(mal.authError).toBeUndefined();
+    expect(plain.authError?.code).toBe('RTL_ERR_AUTH');
   });
 
-  it('a subscriber with an allowed key receives events; one without an allowed key gets none', async () => {
+  it('[P-1.1] a subscriber with an allowed key receives events; one without an allowed key gets none', async () => {
     const w = await curveWorld();
     const allowed = subscriber(w.relay.endpoints.publish, w.keys.watcher, 'node.');
     const denied = subscriber(w.relay.endpoints.publish, w.mallory, 'node.');
@@ -267,12 +279,12 @@ describe('CURVE on the relay', () => {
   });
 });
 
-describe('DEPLOY with CURVE [P-8.6]', () => {
+describe('DEPLOY with CURVE', () => {
   const source = `import { defineFunctionTask } from '@rtl/tasks';
 export const triple = defineFunctionTask({ name: 'triple', summary: '3x', run: (x) => 3 * x });
 `;
 
-  it('is refused to a client not marked deployer, taken from a deployer, and from bob once his line says deployer', async () => {
+  it('[P-8.6] is refused to a client not marked deployer, taken from a deployer, and from bob once his line says deployer', async () => {
     const w = await curveWorld();
     await w.node('n1', w.keys.n1);
     await waitFor(() => w.relay.nodes().length === 1, 10_000, 'n1 to join');
@@ -309,7 +321,7 @@ export const triple = defineFunctionTask({ name: 'triple', summary: '3x', run: (
     expect(await bob.submitCanvas(call).result()).toBe(43);
   });
 
-  it("is refused when the proof was not made with the claimed key's secret, or is missing", async () => {
+  it("[P-8.6] is refused when the proof was not made with the claimed key's secret, or is missing", async () => {
     const w = await curveWorld();
     const dealer = new zmq.Dealer({ linger: 0, ...curveSocketOptions(w.keys.bob) });
     onTestFinished(() => dealer.close());
