@@ -1,9 +1,9 @@
 // The quickstart through the client API: run examples/quickstart.json's transform on its data
 // and print the result. Start rtl first (`npx rtl start`); then `node examples/quickstart.mjs`.
-// The relay address comes from the same settings `rtl` reads (RTL_RELAY_ADDR, RTL_RELAY_RECV,
-// RTL_STARTING_PORT, RTL_CONFIG; default tcp://127.0.0.1:19000).
+// The relay address and CURVE keys come from the same settings `rtl` reads (RTL_RELAY_ADDR,
+// RTL_RELAY_RECV, RTL_STARTING_PORT, RTL_CURVE_*, RTL_CONFIG; default tcp://127.0.0.1:19000).
 import { readFile } from 'node:fs/promises';
-import { loadConfig, relayEndpoints } from '@rtl/core';
+import { loadConfig, peerCurve, relayEndpoints } from '@rtl/core';
 import { Transform } from '@rtl/client';
 
 const { transform, data } = JSON.parse(
@@ -12,7 +12,8 @@ const { transform, data } = JSON.parse(
 
 const print = (line) => process.stdout.write(`${line}\n`);
 
-const rtl = Transform({ relay: relayEndpoints(loadConfig()).recv });
+const config = loadConfig();
+const rtl = Transform({ relay: relayEndpoints(config).recv, curve: peerCurve(config) ?? false });
 try {
   const job = rtl.execute(transform, { data, timeoutMs: 10_000 });
   const table = await job.result(); // an Apache Arrow Table

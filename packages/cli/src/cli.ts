@@ -14,6 +14,7 @@ import {
 } from '@rtl/core';
 import { CliError, type Command } from './command.js';
 import { deploy } from './commands/deploy.js';
+import { keys } from './commands/keys.js';
 import { restart } from './commands/restart.js';
 import { run } from './commands/run.js';
 import { start } from './commands/start.js';
@@ -31,6 +32,7 @@ export const COMMANDS: readonly Command[] = [
   run,
   tasks,
   deploy,
+  keys,
   stop,
   restart,
 ];

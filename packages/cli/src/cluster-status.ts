@@ -2,7 +2,7 @@
  * The relay's STATUS answer, read into a typed shape (the client hands it over as a plain
  * object), plus asking for it with a message that says what to do when nobody answers.
  */
-import { RtlError, relayEndpoints, type Config } from '@rtl/core';
+import { RtlError, peerCurve, relayEndpoints, type Config, type CurveClientKeys } from '@rtl/core';
 import type { Client } from '@rtl/client';
 import type { NodeStatus } from '@rtl/relay';
 import { CliError } from './command.js';
@@ -16,6 +16,8 @@ export interface ClusterStatus {
     readonly host: string;
     readonly uptimeMs: number;
     readonly endpoints: { readonly recv: string; readonly send: string; readonly publish: string };
+    /** The relay's CURVE public key; empty when it runs in plain text. */
+    readonly curveKey: string;
   };
   readonly nodes: readonly NodeView[];
   readonly jobs: {
@@ -25,7 +27,7 @@ export interface ClusterStatus {
     readonly failed: number;
     readonly cancelled: number;
   };
-  readonly dropped: { readonly malformed: number };
+  readonly dropped: { readonly malformed: number; readonly refused: number };
   /** The answer as the relay sent it (for `--json`). */
   readonly raw: Record<string, unknown>;
 }
@@ -61,6 +63,7 @@ export function readClusterStatus(raw: Record<string, unknown>): ClusterStatus {
         send: str(endpoints.send),
         publish: str(endpoints.publish),
       },
+      curveKey: str(relay.curveKey),
     },
     nodes: nodes.map((n) => ({
       name: str(n.name),
@@ -82,9 +85,20 @@ export function readClusterStatus(raw: Record<string, unknown>): ClusterStatus {
       failed: num(jobs.failed),
       cancelled: num(jobs.cancelled),
     },
-    dropped: { malformed: num(obj(raw.dropped).malformed) },
+    dropped: {
+      malformed: num(obj(raw.dropped).malformed),
+      refused: num(obj(raw.dropped).refused),
+    },
     raw,
   };
+}
+
+/**
+ * How this command line reaches the relay: its RECV endpoint and CURVE keys (from
+ * CURVE_SERVER_PUBLIC and CURVE_KEY_FILE; `false` = plain TCP).
+ */
+export function relayClient(config: Config): { relay: string; curve: CurveClientKeys | false } {
+  return { relay: relayEndpoints(config).recv, curve: peerCurve(config, 'rtl') ?? false };
 }
 
 /** The line every relay-facing command prints when no relay answers. */

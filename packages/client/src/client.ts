@@ -3,14 +3,19 @@
  * request of this client. Jobs are matched to replies by id.
  */
 import { hostname } from 'node:os';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import * as zmq from 'zeromq';
 import {
   DEFAULT_LIMITS,
+  HandshakeWatch,
   Outbox,
   RtlError,
   SETTINGS,
   coerceSetting,
+  curveSocketOptions,
+  deployProof,
+  expandHome,
+  peerCurve,
   Store,
   decodeMessage,
   decodeTable,
@@ -25,6 +30,7 @@ import {
   unbatch,
   tableByteLength,
   toTable,
+  type CurveClientKeys,
   type DataRef,
   type DeployedNode,
   type DeployedTask,
@@ -55,6 +61,13 @@ export interface ClientOptions {
    * same identity still receives them.
    */
   readonly identity?: string;
+  /**
+   * CURVE keys: the relay's public key and this client's pair (`peerCurve(config)` reads them
+   * from CURVE_SERVER_PUBLIC and CURVE_KEY_FILE). Default: from env RTL_CURVE_SERVER_PUBLIC and
+   * RTL_CURVE_KEY_FILE when set; `false` = plain TCP. A relay that refuses the key fails every
+   * pending job and request with RTL_ERR_AUTH.
+   */
+  readonly curve?: CurveClientKeys | false;
 }
 
 export interface ExecuteOptions {
@@ -101,6 +114,7 @@ const SWEEP_MS = 50;
 
 interface PendingRequest {
   resolve: (status: Record<string, unknown>) => void;
+  reject: (err: RtlError) => void;
 }
 
 export interface DeployOptions {
@@ -160,6 +174,18 @@ function responseTime(raw: string | undefined): number {
   return c.value as number;
 }
 
+/** CURVE keys from env RTL_CURVE_SERVER_PUBLIC / RTL_CURVE_KEY_FILE, as the config reads them. */
+function envCurve(env: Record<string, string | undefined>): CurveClientKeys | undefined {
+  const file = env.RTL_CURVE_KEY_FILE;
+  return peerCurve(
+    {
+      CURVE_SERVER_PUBLIC: env.RTL_CURVE_SERVER_PUBLIC?.trim() ?? '',
+      CURVE_KEY_FILE: file === undefined || file === '' ? '' : expandHome(file),
+    },
+    'this client',
+  );
+}
+
 export function defaultRelayEndpoint(
   env: Record<string, string | undefined> = process.env,
 ): string {
@@ -186,6 +212,7 @@ export class Client implements AsyncDisposable {
   /** Disconnects seen so far: a SUBMIT sent before the last one may be lost. */
   #epoch = 0;
   #sweeper: NodeJS.Timeout | undefined;
+  readonly #curve: CurveClientKeys | undefined;
   #sock: zmq.Dealer | undefined;
   #out: Outbox | undefined;
   #store: Store | undefined;
@@ -205,6 +232,12 @@ export class Client implements AsyncDisposable {
       ...DEFAULT_LIMITS,
       maxMessageBytes: opts.maxMessageBytes ?? DEFAULT_LIMITS.maxMessageBytes,
     };
+    this.#curve = opts.curve === false ? undefined : (opts.curve ?? envCurve(process.env));
+  }
+
+  /** This client's CURVE public key (Z85), or undefined in plain text. */
+  get curveKey(): string | undefined {
+    return this.#curve?.publicKey;
   }
 
   /** Submit a transform document; returns its job handle at once. */
@@ -316,9 +349,22 @@ export class Client implements AsyncDisposable {
           reject(err);
         },
       });
-      this.#send({ t: 'DEPLOY', id, name: opts.name, data: { kind: 'cbor', frames: 1 } }, [
-        encodeValue(opts.source),
-      ]);
+      const keys = this.#curve;
+      const proof =
+        keys === undefined
+          ? {}
+          : {
+              key: keys.publicKey,
+              proof: deployProof(keys, {
+                id,
+                name: opts.name,
+                sha256: createHash('sha256').update(opts.source, 'utf8').digest('hex'),
+              }),
+            };
+      this.#send(
+        { t: 'DEPLOY', id, name: opts.name, data: { kind: 'cbor', frames: 1 }, ...proof },
+        [encodeValue(opts.source)],
+      );
     });
   }
 
@@ -347,6 +393,11 @@ export class Client implements AsyncDisposable {
         resolve: (s) => {
           clearTimeout(timer);
           resolve(s);
+        },
+        reject: (err) => {
+          clearTimeout(timer);
+          this.#requests.delete(rid);
+          reject(err);
         },
       });
       // After the submits of this turn (they leave on a microtask): a job's state is asked after it.
@@ -462,6 +513,7 @@ export class Client implements AsyncDisposable {
     if (this.#sock === undefined || this.#out === undefined) {
       const sock = new zmq.Dealer({
         routingId: this.#identity,
+        ...(this.#curve === undefined ? {} : curveSocketOptions(this.#curve)),
         linger: 0,
         maxMessageSize: this.#limits.maxMessageBytes,
         sendHighWaterMark: 0,
@@ -469,16 +521,7 @@ export class Client implements AsyncDisposable {
         reconnectInterval: 100,
         reconnectMaxInterval: 2000,
       });
-      let handled = 0;
-      sock.events.on('disconnect', () => {
-        this.#epoch++;
-      });
-      // Connected again after a disconnect (messages sent on 'connect' leave after the handshake).
-      sock.events.on('connect', () => {
-        if (this.#epoch === handled) return;
-        handled = this.#epoch;
-        this.#reconnected();
-      });
+      this.#watchEvents(sock);
       sock.connect(this.relay);
       this.#sock = sock;
       this.#out = new Outbox(sock, undefined, { batch: true });
@@ -486,6 +529,50 @@ export class Client implements AsyncDisposable {
       void receiveLoop(sock, (frames) => this.#onMessage(frames));
     }
     return { sock: this.#sock, out: this.#out };
+  }
+
+  /**
+   * The socket's events: connected again after a disconnect, what may have been lost is asked
+   * again (messages sent on 'connect' leave after the handshake); a relay that refuses the
+   * handshake fails what waits on this socket (RTL_ERR_AUTH).
+   */
+  #watchEvents(sock: zmq.Dealer): void {
+    const watch = new HandshakeWatch({ who: 'client', relay: this.relay, keys: this.#curve });
+    let handled = this.#epoch;
+    void (async () => {
+      try {
+        for await (const ev of sock.events) {
+          if (ev.type === 'disconnect') this.#epoch++;
+          else if (ev.type === 'connect' && this.#epoch !== handled && sock === this.#sock) {
+            handled = this.#epoch;
+            this.#reconnected();
+          }
+          const err = watch.onEvent(ev);
+          if (err !== undefined) this.#refused(sock, err);
+        }
+      } catch {
+        // The socket closed: its events end.
+      }
+    })();
+  }
+
+  /**
+   * The relay refused this socket: fail every pending job, request and deploy with `err`,
+   * and drop the socket (ZeroMQ gives up on it after an auth failure); the next request
+   * connects afresh, so a key added to the allow-list since works without a new client.
+   */
+  #refused(sock: zmq.Dealer, err: RtlError): void {
+    if (sock !== this.#sock) return;
+    this.#sock = undefined;
+    this.#out = undefined;
+    sock.close();
+    for (const job of [...this.#jobs.values()]) job._fail(err);
+    this.#jobs.clear();
+    this.#unaccepted.clear();
+    for (const r of [...this.#requests.values()]) r.reject(err);
+    this.#requests.clear();
+    for (const d of [...this.#deploys.values()]) d.reject(err);
+    this.#deploys.clear();
   }
 
   #send(msg: Outgoing, payload: readonly Uint8Array[] = []): void {

@@ -38,8 +38,10 @@ function kindText(setting: Setting): string {
     case 'port':
     case 'bool':
     case 'string':
-    case 'path':
+    case 'key':
       return setting.kind;
+    case 'path':
+      return setting.optional === true ? 'path, optional' : 'path';
   }
 }
 
@@ -80,7 +82,8 @@ export function renderConfigDoc(): string {
     '  `KiB`, `MiB`, `GiB`, `TiB` are powers of 1024; `kB`, `MB`, `GB`, `TB` are powers of 1000',
     '  (`64k`, `512MiB`, `1GiB`).',
     '- `ms`: milliseconds, or a number with `ms`, `s`, `m` or `h` (`30s`, `2m`).',
-    '- `path`: a leading `~` is the home directory.',
+    '- `path`: a leading `~` is the home directory; an optional path may be empty (not set).',
+    '- `key`: a CURVE public key, 40 Z85 characters as `rtl keys` prints it, or empty.',
     '- `enum`: one of the listed words (any case).',
     '- `port`: 1-65535.',
     '',

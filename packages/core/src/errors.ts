@@ -128,6 +128,18 @@ export const ERROR_CODES = {
     fix: "Check the job id; results are kept for the relay's recent jobs only.",
     retry: false,
   },
+  RTL_ERR_AUTH: {
+    meaning:
+      "The relay refused this peer's handshake: its CURVE key is not on the relay's allow-list, it has no keys while the relay uses CURVE (or the other way round), or CURVE_SERVER_PUBLIC is not the relay's public key.",
+    fix: "Do what the message says: add the key's line to the relay's CURVE_ALLOW file, or set CURVE_SERVER_PUBLIC and CURVE_KEY_FILE (docs/security.md); the relay's log names the refused key and address.",
+    retry: false,
+  },
+  RTL_ERR_FORBIDDEN: {
+    meaning:
+      'The relay uses CURVE and refused a request this peer may not make: a DEPLOY from a key that is not marked deployer on the allow-list, or without a valid deployer proof.',
+    fix: 'Mark the key as deployer in the allow-list (`<key> <name> deployer`; the relay re-reads the file), or deploy from a client whose key is marked so.',
+    retry: false,
+  },
   RTL_ERR_INTERNAL: {
     meaning: 'A bug in rtl.',
     fix: 'Report it with the log lines around it.',

@@ -9,3 +9,6 @@ export * from './log.js';
 export * from './arrow.js';
 export * from './store.js';
 export * from './transport.js';
+export * from './curve.js';
+export * from './allow-list.js';
+export * from './handshake.js';

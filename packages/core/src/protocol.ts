@@ -202,6 +202,10 @@ export interface Deploy extends Base {
   readonly version?: number;
   /** R → N only: sha256 of the source's UTF-8 bytes, lower-case hex. */
   readonly sha256?: string;
+  /** C → R, when the relay uses CURVE: the deployer's public key (Z85). [P-8.6] */
+  readonly key?: string;
+  /** C → R, when the relay uses CURVE: the deployer proof (`deployProof`), hex. [P-8.6] */
+  readonly proof?: string;
 }
 /** One task of a deployed module (DEPLOYED.tasks). */
 export interface DeployedTask {
@@ -317,7 +321,15 @@ const SPECS: Readonly<Record<MessageType, Spec>> = {
   },
   STAGE_DONE: { id: 'str', stage: 'str', attempt: 'int', data: 'data', ms: 'num', tasks: 'arr' },
   STAGE_FAILED: { id: 'str', stage: 'str', attempt: 'int', error: 'error' },
-  DEPLOY: { id: 'str', name: 'str', data: 'data', version: 'int?', sha256: 'str?' },
+  DEPLOY: {
+    id: 'str',
+    name: 'str',
+    data: 'data',
+    version: 'int?',
+    sha256: 'str?',
+    key: 'str?',
+    proof: 'str?',
+  },
   DEPLOYED: {
     id: 'str',
     name: 'str',

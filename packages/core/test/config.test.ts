@@ -304,13 +304,18 @@ describe('errors', () => {
     );
   });
 
-  it('never prints a secret value', () => {
-    const err = errorOf(() =>
-      loadConfig({ env: {}, overrides: { CURVE_SECRET: 12345678, CURVE_PUBLIC: 87654321 } }),
+  it('takes an empty optional path as unset, and names a bad one', () => {
+    expect(loadConfig({ env: {}, overrides: { CURVE_KEY_FILE: '' } }).CURVE_KEY_FILE).toBe('');
+    expect(loadConfig({ env: {}, overrides: { CURVE_ALLOW: '~/allow' } }).CURVE_ALLOW).toBe(
+      join(homedir(), 'allow'),
     );
-    expect(err.message).toContain('CURVE_SECRET=*** (from override): expected a string');
-    expect(err.message).not.toContain('12345678');
-    expect(err.message).toContain('CURVE_PUBLIC=87654321');
+    const err = errorOf(() => loadConfig({ env: {}, overrides: { CURVE_KEY_FILE: 42 } }));
+    expect(err.message).toContain(
+      'CURVE_KEY_FILE=42 (from override): expected a path, or "" for none',
+    );
+    expect(() => loadConfig({ env: {}, overrides: { CACHE_PATH: '' } })).toThrow(
+      'CACHE_PATH= (from override): expected a non-empty path',
+    );
   });
 
   it('reports an unreadable, non-JSON or non-object file', () => {
@@ -425,7 +430,7 @@ describe('derived values', () => {
         RTL_CACHE_MAP_SIZE: '1GiB',
         RTL_DEBUG: 'true',
         RTL_LOG_LEVEL: 'warn',
-        RTL_CURVE_ALLOW: 'a,b',
+        RTL_CURVE_ALLOW: '/etc/rtl/allow',
       },
     });
     const env = configToEnv(config);

@@ -1531,10 +1531,10 @@ describe('peers (P-5, P-6, P-7) against a running relay', () => {
     const c = await client.nextOf('STATUS');
     expect(c.msg.rid).toBe('r-cluster');
     expect(c.msg.status).toMatchObject({
-      relay: { pid: process.pid },
+      relay: { pid: process.pid, curveKey: '' },
       nodes: [{ name: 'n1', credit: 1, alive: true }],
       jobs: { running: 0, waiting: 0 },
-      dropped: { malformed: 0 },
+      dropped: { malformed: 0, refused: 0 },
     });
     await client.send(submit('j-s', { doc: { '0': { tasks: { null: {} }, route: 'nowhere' } } }));
     await client.send({ t: 'STATUS', rid: 'r-job', query: { what: 'job', id: 'j-s' } });

@@ -10,6 +10,7 @@ import * as zmq from 'zeromq';
 import {
   Outbox,
   RtlError,
+  checkDeployProof,
   decodeMessage,
   decodeValue,
   encodeMessage,
@@ -19,6 +20,7 @@ import {
   graphFromSpec,
   parseCanvas,
   receiveLoop,
+  relayCurve,
   MAX_TIMEOUT_MS,
   silentLogger,
   tcpEndpoint,
@@ -35,6 +37,7 @@ import {
   type Store,
   type TaskCatalog,
   type CatalogTask,
+  type KeyFile,
   DEFAULT_LIMITS,
 } from '@rtl/core';
 import { bundledFunctionTasks, spellingsOf, toCamelCase, type TaskKind } from '@rtl/tasks';
@@ -51,6 +54,7 @@ import {
   type CheckedTask,
   type CurrentModule,
 } from './modules.js';
+import { AllowListFile, ZapHandler } from './zap.js';
 
 /** The settings the relay reads (a Config has them all). */
 export interface RelaySettings {
@@ -65,6 +69,12 @@ export interface RelaySettings {
   readonly CHUNKING_SIZE: number;
   /** How long finished jobs stay in the journal (default 1 h). */
   readonly JOURNAL_RETENTION?: number;
+  /** The relay's CURVE key file; with CURVE_ALLOW, all three sockets use CURVE. */
+  readonly CURVE_SERVER_KEY_FILE?: string;
+  /** The allow-list file (`<public key> <name> [deployer]` lines). */
+  readonly CURVE_ALLOW?: string;
+  /** When set, it must be the public key of CURVE_SERVER_KEY_FILE (a shared config). */
+  readonly CURVE_SERVER_PUBLIC?: string;
 }
 
 export interface RelayOptions {
@@ -152,6 +162,8 @@ export interface RelayStatus {
     readonly uptimeMs: number;
     readonly endpoints: RelayEndpoints;
     readonly store: string;
+    /** The relay's CURVE public key; empty when it runs in plain text. */
+    readonly curveKey: string;
   };
   readonly nodes: readonly NodeStatus[];
   readonly jobs: {
@@ -161,7 +173,11 @@ export interface RelayStatus {
     readonly failed: number;
     readonly cancelled: number;
   };
-  readonly dropped: { readonly malformed: number };
+  readonly dropped: {
+    readonly malformed: number;
+    /** Handshakes refused by CURVE (key not allowed, no keys, wrong relay key). */
+    readonly refused: number;
+  };
 }
 
 const MODULE_CHECK_MS = 20_000;
@@ -178,6 +194,27 @@ const PRUNE_EVERY_MS = 1000;
  * TCP instead of growing the relay's memory.
  */
 const RECEIVE_HWM = 1000;
+
+/** The relay's CURVE state, when it uses CURVE. */
+interface RelayCurveState {
+  readonly pair: KeyFile;
+  readonly allow: AllowListFile;
+  readonly zap: ZapHandler;
+}
+
+/** The socket options of one relay socket (a ZAP domain names it in ZAP requests). */
+function securityOptions(
+  curve: { context: zmq.Context; pair: KeyFile } | undefined,
+  domain: string,
+): Partial<zmq.SocketOptions<zmq.Router>> {
+  if (curve === undefined) return {};
+  return {
+    context: curve.context,
+    curveServer: true,
+    curveSecretKey: curve.pair.secretKey,
+    zapDomain: domain,
+  };
+}
 
 export class Relay implements AsyncDisposable {
   readonly endpoints: RelayEndpoints;
@@ -222,6 +259,7 @@ export class Relay implements AsyncDisposable {
   readonly #moduleSpellings = new Map<string, { module: CurrentModule; task: CheckedTask }>();
   /** Deploys waiting for a tasknode to load a module, by `<node id> <name@version>`. */
   readonly #acks = new Map<string, (r: Omit<DeployedNode, 'node'>) => void>();
+  readonly #curve: RelayCurveState | undefined;
   #accepting = true;
   #closing: Promise<void> | undefined;
   #resolveClosed!: () => void;
@@ -231,7 +269,9 @@ export class Relay implements AsyncDisposable {
     opts: RelayOptions,
     sockets: { recv: zmq.Router; send: zmq.Router; pub: zmq.XPublisher },
     endpoints: RelayEndpoints,
+    curve: RelayCurveState | undefined,
   ) {
+    this.#curve = curve;
     this.#settings = settings;
     this.#log = opts.logger ?? silentLogger();
     this.#store = opts.store;
@@ -312,12 +352,28 @@ export class Relay implements AsyncDisposable {
       (err) => this.#log.error({ err }, 'PUBLISH receive failed'),
     );
     this.#heartbeat = setInterval(() => this.#beat(), settings.HEARTBEAT_MS);
+    if (curve !== undefined) {
+      this.#watchHandshakes(this.#recv, 'RECV');
+      this.#watchHandshakes(this.#send, 'SEND');
+      this.#watchHandshakes(this.#pub, 'PUBLISH');
+    }
   }
 
   /** Bind the three ports and start serving. Port 0 binds an ephemeral port (see `endpoints`). */
   static async start(settings: RelaySettings, opts: RelayOptions = {}): Promise<Relay> {
+    const log = opts.logger ?? silentLogger();
     const maxMessageSize = settings.MAX_MESSAGE_BYTES;
+    // CURVE: the relay's own context, so its ZAP handler answers for its sockets only.
+    const keys = relayCurve(settings);
+    let curve: (RelayCurveState & { context: zmq.Context }) | undefined;
+    if (keys !== undefined) {
+      const allow = new AllowListFile(keys.allowFile, log);
+      const context = new zmq.Context({ blocky: false });
+      const zap = await ZapHandler.start(context, allow, log);
+      curve = { pair: keys.pair, allow, zap, context };
+    }
     const recv = new zmq.Router({
+      ...securityOptions(curve, 'RECV'),
       mandatory: true,
       // A client that reconnects under its identity takes it over (its old connection may
       // linger half-open after a network failure).
@@ -328,13 +384,19 @@ export class Relay implements AsyncDisposable {
       receiveHighWaterMark: RECEIVE_HWM,
     });
     const send = new zmq.Router({
+      ...securityOptions(curve, 'SEND'),
       mandatory: true,
       maxMessageSize,
       linger: 0,
       sendHighWaterMark: 0,
       receiveHighWaterMark: RECEIVE_HWM,
     });
-    const pub = new zmq.XPublisher({ maxMessageSize, linger: 0, noDrop: false });
+    const pub = new zmq.XPublisher({
+      ...(securityOptions(curve, 'PUBLISH') as Partial<zmq.SocketOptions<zmq.XPublisher>>),
+      maxMessageSize,
+      linger: 0,
+      noDrop: false,
+    });
     try {
       await recv.bind(tcpEndpoint(settings.RELAY_LISTEN, settings.RELAY_RECV));
       await send.bind(tcpEndpoint(settings.RELAY_LISTEN, settings.RELAY_SEND));
@@ -343,6 +405,7 @@ export class Relay implements AsyncDisposable {
       recv.close();
       send.close();
       pub.close();
+      curve?.zap.close();
       const e = err as { address?: string; message?: string };
       throw new RtlError(
         'RTL_ERR_CONFIG',
@@ -356,8 +419,17 @@ export class Relay implements AsyncDisposable {
       send: send.lastEndpoint ?? '',
       publish: pub.lastEndpoint ?? '',
     };
-    const relay = new Relay(settings, opts, { recv, send, pub }, endpoints);
-    relay.#log.info({ endpoints, store: opts.store?.id }, 'relay listening');
+    const relay = new Relay(settings, opts, { recv, send, pub }, endpoints, curve);
+    relay.#log.info(
+      {
+        endpoints,
+        store: opts.store?.id,
+        ...(curve === undefined
+          ? { curve: false }
+          : { curve: true, key: curve.pair.publicKey, allow: curve.allow.file }),
+      },
+      curve === undefined ? 'relay listening (plain TCP)' : 'relay listening (CURVE)',
+    );
     return relay;
   }
 
@@ -389,6 +461,7 @@ export class Relay implements AsyncDisposable {
         uptimeMs: this.#now() - this.#started,
         endpoints: this.endpoints,
         store: this.#store?.id ?? '',
+        curveKey: this.#curve?.pair.publicKey ?? '',
       },
       nodes: this.nodes(),
       jobs: {
@@ -398,7 +471,7 @@ export class Relay implements AsyncDisposable {
         failed: this.#jobs.counts.failed,
         cancelled: this.#jobs.counts.cancelled,
       },
-      dropped: { malformed: this.#counts.malformed },
+      dropped: { malformed: this.#counts.malformed, refused: this.#curve?.zap.refused ?? 0 },
     };
   }
 
@@ -430,6 +503,7 @@ export class Relay implements AsyncDisposable {
     this.#recv.close();
     this.#send.close();
     this.#pub.close();
+    this.#curve?.zap.close();
     this.#log.info('relay closed');
     this.#resolveClosed();
   }
@@ -959,6 +1033,7 @@ export class Relay implements AsyncDisposable {
           { module: name, param: 'data' },
         );
       const sha256 = sourceHash(source);
+      this.#authorizeDeploy(msg, sha256);
       const current = this.#book.get(name);
       if (current?.sha256 === sha256) {
         // The same source again: nothing changes; say who runs it.
@@ -1023,7 +1098,10 @@ export class Relay implements AsyncDisposable {
       });
     } catch (err) {
       const error = toWireError(err);
-      this.#log.info({ module: name, code: error.code }, `deploy refused: ${error.message}`);
+      this.#log[error.code === 'RTL_ERR_FORBIDDEN' ? 'warn' : 'info'](
+        { module: name, code: error.code },
+        `deploy refused: ${error.message}`,
+      );
       this.#toClient(client, { t: 'REJECTED', id, error });
     }
   }
@@ -1214,6 +1292,81 @@ export class Relay implements AsyncDisposable {
 
   #toNode(identity: Buffer, msg: Outgoing, payload: readonly Uint8Array[] = []): void {
     this.#sendOut.push([identity, ...encodeMessage(msg, payload)]);
+  }
+
+  // ---- CURVE ----
+
+  /**
+   * Handshakes that libzmq refuses before asking ZAP (a peer without CURVE, or one that uses
+   * another relay key): logged once per socket and reason, counted as refused.
+   */
+  #watchHandshakes(sock: zmq.Router | zmq.XPublisher, domain: string): void {
+    const peer = domain === 'RECV' ? 'client' : domain === 'SEND' ? 'tasknode' : 'subscriber';
+    const curve = this.#curve;
+    if (curve === undefined) return;
+    void (async () => {
+      try {
+        for await (const ev of sock.events) {
+          if (ev.type !== 'handshake:error:protocol' && ev.type !== 'handshake:error:other')
+            continue;
+          const code = ev.error.code;
+          curve.zap.countRefusal();
+          const once = `handshake ${domain} ${code}`;
+          if (this.#warned.has(once)) continue;
+          this.#warned.add(once);
+          const why =
+            code === 'ERR_ZMTP_MECHANISM_MISMATCH'
+              ? `it has no CURVE keys (set CURVE_SERVER_PUBLIC=${curve.pair.publicKey} and CURVE_KEY_FILE on it)`
+              : code === 'ERR_ZMTP_CRYPTOGRAPHIC'
+                ? `its CURVE_SERVER_PUBLIC is not this relay's public key ${curve.pair.publicKey}`
+                : `the handshake broke off (${code}); most likely the peer has no CURVE keys or another relay key`;
+          this.#log.warn(
+            { socket: domain, endpoint: ev.address, code },
+            `refused a ${peer} on ${domain}: ${why}; further refusals for this reason are counted, not logged`,
+          );
+        }
+      } catch (err) {
+        this.#log.debug({ err, socket: domain }, 'handshake events ended');
+      }
+    })();
+  }
+
+  /**
+   * With CURVE, a DEPLOY must come from a key marked `deployer` on the allow-list, shown by
+   * its proof (HMAC with the X25519 secret of that key and the relay's). [P-8.6]
+   */
+  #authorizeDeploy(msg: Extract<Message, { t: 'DEPLOY' }>, sha256: string): void {
+    const curve = this.#curve;
+    if (curve === undefined) return;
+    const { name, key, proof } = msg;
+    const refuse = (why: string, extra: Record<string, unknown> = {}): RtlError =>
+      new RtlError('RTL_ERR_FORBIDDEN', `[P-8.6] DEPLOY of module "${name}" refused: ${why}`, {
+        module: name,
+        rule: 'P-8.6',
+        file: curve.allow.file,
+        ...extra,
+      });
+    if (key === undefined || proof === undefined)
+      throw refuse(
+        "the relay uses CURVE, and a DEPLOY must carry the deployer's key and proof (rtl's client adds them when CURVE_KEY_FILE is set; docs/protocol.md P-8.6)",
+      );
+    const entry = curve.allow.current().get(key);
+    if (entry === undefined)
+      throw refuse(
+        `key ${key} is not on the allow-list ${curve.allow.file}; add "${key} <name> deployer" to it`,
+        { key },
+      );
+    if (!checkDeployProof(curve.pair.secretKey, key, { id: msg.id, name, sha256 }, proof))
+      throw refuse(
+        `its proof was not made with the secret key of ${entry.name} (key ${key}); deploy with that key's own CURVE_KEY_FILE`,
+        { key },
+      );
+    if (!entry.deployer)
+      throw refuse(
+        `${entry.name} (key ${key}) is on the allow-list but not marked deployer; to let it deploy, change line ${String(entry.line)} of ${curve.allow.file} to "${key} ${entry.name} deployer" (the relay re-reads the file)`,
+        { key, peer: entry.name },
+      );
+    this.#log.info({ module: name, peer: entry.name, key }, `deploy by ${entry.name}`);
   }
 
   #malformed(kind: string, identity: Buffer, error: RtlError): void {

@@ -13,14 +13,18 @@ import { randomUUID } from 'node:crypto';
 import * as zmq from 'zeromq';
 import {
   DEFAULT_LIMITS,
+  HandshakeWatch,
   Outbox,
   RtlError,
+  curveSocketOptions,
   decodeMessage,
+  peerCurve,
   decodeValue,
   encodeMessage,
   receiveLoop,
   unbatch,
   silentLogger,
+  type CurveClientKeys,
   type Logger,
   type Message,
   type ModuleFailure,
@@ -48,6 +52,10 @@ export interface TasknodeSettings {
   readonly PROFILE: boolean;
   readonly TASK_PREFETCH: number;
   readonly TASK_INLINE_BYTES: number;
+  /** The relay's CURVE public key; with CURVE_KEY_FILE, the node connects with CURVE. */
+  readonly CURVE_SERVER_PUBLIC?: string;
+  /** This node's CURVE secret key file. */
+  readonly CURVE_KEY_FILE?: string;
 }
 
 export interface TasknodeOptions {
@@ -64,6 +72,8 @@ export interface TasknodeOptions {
   readonly noStore?: boolean;
   /** ES modules whose exported task definitions run here beside the bundled tasks. */
   readonly modules?: readonly string[];
+  /** CURVE keys (default: from CURVE_SERVER_PUBLIC and CURVE_KEY_FILE); `false` = plain TCP. */
+  readonly curve?: CurveClientKeys | false;
 }
 
 /** A deployed module this node runs. */
@@ -103,6 +113,11 @@ export class Tasknode implements AsyncDisposable {
   readonly #limits: ProtocolLimits;
   readonly #store: string;
   readonly #storePath: string;
+  readonly #curve: CurveClientKeys | undefined;
+  /** Why the relay refused the last handshake; cleared by a successful one. */
+  #authError: RtlError | undefined;
+  /** A refusal was logged since the last successful handshake. */
+  #authLogged = false;
   #sock!: zmq.Dealer;
   #out!: Outbox;
   #seq = 0;
@@ -126,8 +141,10 @@ export class Tasknode implements AsyncDisposable {
     base: TaskNames,
     startupModules: readonly ModuleSpec[],
     bundled: TaskRegistry,
+    curve: CurveClientKeys | undefined,
   ) {
     this.#settings = settings;
+    this.#curve = curve;
     this.#log = opts.logger ?? silentLogger();
     this.name = opts.name ?? defaultName();
     this.relay = opts.relay ?? `tcp://${settings.RELAY_ADDR}:${String(settings.RELAY_SEND)}`;
@@ -152,6 +169,8 @@ export class Tasknode implements AsyncDisposable {
    * no task stops the start with RTL_ERR_CONFIG naming the file.
    */
   static async start(settings: TasknodeSettings, opts: TasknodeOptions = {}): Promise<Tasknode> {
+    const curve =
+      opts.curve === false ? undefined : (opts.curve ?? peerCurve(settings, 'this tasknode'));
     const bundled = registerBundledFunctions(createBundledRegistry());
     const pool = new WorkerPool(Math.max(1, opts.threads ?? 1));
     const startup: ModuleSpec[] = [];
@@ -191,7 +210,17 @@ export class Tasknode implements AsyncDisposable {
       { tables: [...tables].sort(), functions: [...functions].sort() },
       startup,
       bundled,
+      curve,
     );
+  }
+
+  /**
+   * Why the relay refused this node's last handshake (RTL_ERR_AUTH), or undefined. The node
+   * keeps trying (a new connection every HEARTBEAT_MS x HEARTBEAT_LIVENESS), so a key added to
+   * the allow-list later lets it join.
+   */
+  get authError(): RtlError | undefined {
+    return this.#authError;
   }
 
   /** Deployed modules this node runs, as `name@version`. */
@@ -224,6 +253,7 @@ export class Tasknode implements AsyncDisposable {
 
   #connect(): void {
     const sock = new zmq.Dealer({
+      ...(this.#curve === undefined ? {} : curveSocketOptions(this.#curve)),
       routingId: `${this.name}.${randomUUID().slice(0, 8)}`,
       maxMessageSize: this.#settings.MAX_MESSAGE_BYTES,
       linger: 0,
@@ -232,6 +262,7 @@ export class Tasknode implements AsyncDisposable {
       reconnectInterval: 100,
       reconnectMaxInterval: 2000,
     });
+    this.#watchHandshakes(sock);
     sock.connect(this.relay);
     this.#sock = sock;
     this.#out = new Outbox(sock, (err) => this.#log.debug({ err }, 'send failed'), { batch: true });
@@ -246,6 +277,38 @@ export class Tasknode implements AsyncDisposable {
       { node: this.name, relay: this.relay, threads: this.threads },
       'tasknode connecting',
     );
+  }
+
+  /** A refused handshake is kept in `authError` and logged once until a handshake succeeds. */
+  #watchHandshakes(sock: zmq.Dealer): void {
+    const watch = new HandshakeWatch({
+      who: 'tasknode',
+      relay: this.relay,
+      keys: this.#curve,
+      name: this.#curve?.name ?? this.name,
+    });
+    void (async () => {
+      try {
+        for await (const ev of sock.events) {
+          if (ev.type === 'handshake') {
+            this.#authError = undefined;
+            this.#authLogged = false;
+            continue;
+          }
+          const err = watch.onEvent(ev);
+          if (err === undefined) continue;
+          this.#authError = err;
+          if (this.#authLogged) continue;
+          this.#authLogged = true;
+          this.#log.error(
+            { node: this.name, relay: this.relay, code: err.code, key: this.#curve?.publicKey },
+            `${err.message} (this node keeps trying)`,
+          );
+        }
+      } catch {
+        // The socket closed: its events end.
+      }
+    })();
   }
 
   #hello(): void {

@@ -4,7 +4,7 @@ import { basename } from 'node:path';
 import { RtlError, relayEndpoints } from '@rtl/core';
 import { Client, type DeployResult } from '@rtl/client';
 import { MODULE_NAME } from '@rtl/relay';
-import { notRunningMessage } from '../cluster-status.js';
+import { notRunningMessage, relayClient } from '../cluster-status.js';
 import { CliError, boolFlag, stringFlag, type Command, type CommandContext } from '../command.js';
 import { plural } from '../format.js';
 import { timeoutFlag } from './status.js';
@@ -84,7 +84,7 @@ export const deploy: Command = {
     }
     const timeoutMs = timeoutFlag(ctx, ctx.config.RESPONSE_TIME);
     const endpoint = relayEndpoints(ctx.config).recv;
-    const client = new Client({ relay: endpoint, store: false, timeoutMs });
+    const client = new Client({ ...relayClient(ctx.config), store: false, timeoutMs });
     try {
       // Ask first, so that no relay gives the not-running line instead of a deploy timeout.
       await client.status({ timeoutMs: Math.min(timeoutMs, 2000) });

@@ -1,8 +1,8 @@
 /** `rtl run <doc.json>`: run a transform on the relay and print the result and timings. */
 import type { Table } from 'apache-arrow';
-import { RtlError, relayEndpoints, toTable, type StageTiming } from '@rtl/core';
+import { RtlError, toTable, type StageTiming } from '@rtl/core';
 import { Client } from '@rtl/client';
-import { STATUS_TIMEOUT_MS, fetchStatus } from '../cluster-status.js';
+import { STATUS_TIMEOUT_MS, fetchStatus, relayClient } from '../cluster-status.js';
 import { CliError, boolFlag, stringFlag, type Command, type CommandContext } from '../command.js';
 import { formatCell, formatMs, plural, renderTable, toJsonValue } from '../format.js';
 import { readDataFile, readRunInput } from '../input.js';
@@ -110,7 +110,7 @@ export const run: Command = {
     const timeoutMs = timeoutFlag(ctx, ctx.config.RESPONSE_TIME);
     const { config } = ctx;
     const client = new Client({
-      relay: relayEndpoints(config).recv,
+      ...relayClient(config),
       timeoutMs,
       store: config.CACHE_PATH,
       storeMapSize: config.CACHE_MAP_SIZE,

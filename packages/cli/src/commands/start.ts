@@ -6,9 +6,21 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { coerceSetting, configToEnv, relayEndpoints, SETTINGS, type Config } from '@rtl/core';
+import {
+  RtlError,
+  allowLine,
+  coerceSetting,
+  configToEnv,
+  peerCurve,
+  readAllowList,
+  relayCurve,
+  relayEndpoints,
+  SETTINGS,
+  type Config,
+  type CurveClientKeys,
+} from '@rtl/core';
 import { Client } from '@rtl/client';
-import { readClusterStatus, type ClusterStatus } from '../cluster-status.js';
+import { readClusterStatus, relayClient, type ClusterStatus } from '../cluster-status.js';
 import { CliError, stringFlag, type Command, type CommandContext } from '../command.js';
 import { plural } from '../format.js';
 import { openLog, tailLines } from '../logs.js';
@@ -127,7 +139,16 @@ async function waitReady(
       };
     try {
       status = readClusterStatus(await client.status({ timeoutMs: 500 }));
-    } catch {
+    } catch (err) {
+      // The relay runs but refuses our key: no use waiting.
+      if (err instanceof RtlError && err.code === 'RTL_ERR_AUTH') {
+        const relay = started[0];
+        return {
+          ok: false,
+          ...(relay === undefined ? {} : { culprit: relay }),
+          why: `did not admit \`rtl start\` (RTL_ERR_AUTH): ${err.message}`,
+        };
+      }
       status = undefined;
     }
     const pending = started.filter(
@@ -184,6 +205,31 @@ function parseWait(ctx: CommandContext): number {
   return parsed.value as number;
 }
 
+/**
+ * Before anything starts: with CURVE, the relay's keys and this host's peer keys must both
+ * be set (the tasknodes `rtl start` runs, and rtl itself, are peers), and the peer key must
+ * be on the allow-list. Throws a CliError saying what to set.
+ */
+export function checkCurve(config: Config): CurveClientKeys | undefined {
+  const relay = relayCurve(config);
+  const peer = peerCurve(config, 'rtl');
+  if (relay === undefined && peer === undefined) return undefined;
+  if (relay === undefined)
+    throw new CliError(
+      'CURVE_SERVER_PUBLIC and CURVE_KEY_FILE are set, so the tasknodes would connect with CURVE, but the relay has no CURVE_SERVER_KEY_FILE and CURVE_ALLOW: set them too (rtl keys relay; docs/security.md), or unset the peer keys',
+    );
+  if (peer === undefined)
+    throw new CliError(
+      `the relay will use CURVE (CURVE_SERVER_KEY_FILE), but CURVE_SERVER_PUBLIC and CURVE_KEY_FILE are not set: the tasknodes \`rtl start\` runs, and rtl itself, need them. One key for this host will do: rtl keys client <host> --deployer --allow ${relay.allowFile}, then CURVE_SERVER_PUBLIC=${relay.pair.publicKey} and CURVE_KEY_FILE=<its .key_secret file>`,
+    );
+  const entry = readAllowList(relay.allowFile).get(peer.publicKey);
+  if (entry === undefined)
+    throw new CliError(
+      `the key of CURVE_KEY_FILE=${config.CURVE_KEY_FILE} is not on the allow-list CURVE_ALLOW=${relay.allowFile}, so the relay would refuse this host's tasknodes and rtl itself: add the line "${allowLine(peer.publicKey, peer.name ?? '<name>', true)}" to it`,
+    );
+  return peer;
+}
+
 /** Start the services; returns the exit code. Used by `start` and `restart`. */
 export async function startCluster(ctx: CommandContext): Promise<number> {
   const queues = stringFlag(ctx, 'queues');
@@ -210,6 +256,7 @@ export async function startCluster(ctx: CommandContext): Promise<number> {
     removeRecord(runDir); // stale: nothing of it runs
   }
 
+  checkCurve(config);
   const specs = plannedServices(config);
   const ep = relayEndpoints(config);
   const base = {
@@ -242,7 +289,7 @@ export async function startCluster(ctx: CommandContext): Promise<number> {
     writeRecord(runDir, recordOf('starting'), true);
   }
 
-  const client = new Client({ relay: ep.recv, store: false });
+  const client = new Client({ ...relayClient(config), store: false });
   // Ctrl-C while waiting: stop what was started rather than leave it half up.
   let signal: string | undefined;
   const onSignal = (sig: NodeJS.Signals): void => {

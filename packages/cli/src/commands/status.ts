@@ -4,6 +4,7 @@ import { Client } from '@rtl/client';
 import {
   STATUS_TIMEOUT_MS,
   fetchStatus,
+  relayClient,
   type ClusterStatus,
   type NodeView,
 } from '../cluster-status.js';
@@ -53,7 +54,7 @@ function endpointHint(config: Config): () => Promise<string | undefined> {
 /** Ask the relay with this command line's settings; closes the client. */
 export async function askRelay(ctx: CommandContext): Promise<ClusterStatus> {
   const timeoutMs = timeoutFlag(ctx, STATUS_TIMEOUT_MS);
-  const client = new Client({ relay: relayEndpoints(ctx.config).recv, store: false });
+  const client = new Client({ ...relayClient(ctx.config), store: false });
   try {
     return await fetchStatus(client, ctx.config, timeoutMs, endpointHint(ctx.config));
   } finally {
@@ -111,6 +112,11 @@ export const status: Command = {
       `relay      pid ${ms(s.relay.pid)} on ${s.relay.host}, up ${formatDuration(s.relay.uptimeMs)}`,
     );
     console.log(`endpoints  recv ${recv}  send ${send}  publish ${publish}`);
+    console.log(
+      s.relay.curveKey === ''
+        ? 'security   plain TCP (no CURVE keys; docs/security.md)'
+        : `security   CURVE, relay key ${s.relay.curveKey}${s.dropped.refused > 0 ? `; ${ms(s.dropped.refused)} handshakes refused (see the relay log)` : ''}`,
+    );
     console.log(`nodes      ${plural(s.nodes.length, 'tasknode')}, ${String(alive)} alive`);
     for (const line of nodeRows(s.nodes, '  ')) console.log(line);
     const j = s.jobs;

@@ -11,6 +11,7 @@ import {
   spellingsOf,
   type ParamDoc,
 } from '@rtl/tasks';
+import { relayClient } from '../cluster-status.js';
 import { CliError, boolFlag, type Command, type CommandContext } from '../command.js';
 import { renderTable, suggest } from '../format.js';
 import { timeoutFlag } from './status.js';
@@ -53,7 +54,7 @@ export function localTasks(): TaskEntry[] {
 
 /** Ask the relay for its task list; undefined when no relay answers in time. */
 async function relayTasks(ctx: CommandContext): Promise<TaskEntry[] | undefined> {
-  const client = new Client({ relay: relayEndpoints(ctx.config).recv, store: false });
+  const client = new Client({ ...relayClient(ctx.config), store: false });
   try {
     return await client.tasks({ timeoutMs: timeoutFlag(ctx, TASKS_TIMEOUT_MS) });
   } catch {

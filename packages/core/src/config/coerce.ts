@@ -3,6 +3,7 @@
  * code) or a string (from env or a flag), and says what it expected when it cannot.
  */
 import { homedir } from 'node:os';
+import { isCurveKey } from '../curve.js';
 import type { Setting } from './schema.js';
 
 export type Coerced<T = unknown> = { ok: true; value: T } | { ok: false; expected: string };
@@ -152,9 +153,22 @@ export function coerceSetting(setting: Setting, raw: unknown): Coerced {
     case 'string':
       return typeof raw === 'string' ? ok(raw) : bad('expected a string');
     case 'path':
+      if (setting.optional === true && raw === '') return ok('');
       return typeof raw === 'string' && raw.trim() !== ''
         ? ok(expandHome(raw))
-        : bad('expected a non-empty path');
+        : bad(
+            setting.optional === true
+              ? 'expected a path, or "" for none'
+              : 'expected a non-empty path',
+          );
+    case 'key': {
+      const s = typeof raw === 'string' ? raw.trim() : undefined;
+      return s !== undefined && (s === '' || isCurveKey(s))
+        ? ok(s)
+        : bad(
+            'expected a CURVE public key (40 Z85 characters, as `rtl keys` prints), or "" for none',
+          );
+    }
     case 'enum': {
       const s = typeof raw === 'string' ? raw.trim().toLowerCase() : undefined;
       const v = setting.values.find((value) => value.toLowerCase() === s);

@@ -6,7 +6,7 @@
 
 /** How a setting's value is read and checked. */
 export type SettingKind =
-  'port' | 'int' | 'number' | 'bool' | 'bytes' | 'string' | 'path' | 'enum' | 'url' | 'ms';
+  'port' | 'int' | 'number' | 'bool' | 'bytes' | 'string' | 'path' | 'enum' | 'url' | 'ms' | 'key';
 
 interface SettingBase {
   /** One line for docs/config.md. */
@@ -26,7 +26,13 @@ export type Setting =
   | (SettingBase & { readonly kind: 'port'; readonly default: number })
   | (NumericBase & { readonly kind: 'int' | 'number' | 'bytes' | 'ms' })
   | (SettingBase & { readonly kind: 'bool'; readonly default: boolean })
-  | (SettingBase & { readonly kind: 'string' | 'path'; readonly default: string })
+  | (SettingBase & { readonly kind: 'string' | 'key'; readonly default: string })
+  | (SettingBase & {
+      readonly kind: 'path';
+      readonly default: string;
+      /** An empty value is allowed and means "not set". */
+      readonly optional?: boolean;
+    })
   | (SettingBase & {
       readonly kind: 'enum';
       readonly values: readonly string[];
@@ -197,28 +203,28 @@ export const SETTINGS = {
     default: 'auto',
     doc: 'Start an embedded broker: auto = only when nothing answers at MQTT_URL.',
   },
-  CURVE_SERVER_PUBLIC: {
-    kind: 'string',
+  CURVE_SERVER_KEY_FILE: {
+    kind: 'path',
     default: '',
-    doc: "The relay's CURVE public key (Z85). CURVE is used once keys are set; security is still being built out.",
-  },
-  CURVE_SERVER_SECRET: {
-    kind: 'string',
-    default: '',
-    secret: true,
-    doc: "The relay's CURVE secret key (Z85); only the relay needs it.",
-  },
-  CURVE_PUBLIC: { kind: 'string', default: '', doc: "This peer's CURVE public key (Z85)." },
-  CURVE_SECRET: {
-    kind: 'string',
-    default: '',
-    secret: true,
-    doc: "This peer's CURVE secret key (Z85).",
+    optional: true,
+    doc: 'Relay: its CURVE secret key file (`rtl keys relay` writes it). Set, with CURVE_ALLOW, the relay uses CURVE on all three ports and admits only the peers on the allow-list; empty = plain TCP. See docs/security.md.',
   },
   CURVE_ALLOW: {
-    kind: 'string',
+    kind: 'path',
     default: '',
-    doc: 'Comma-separated client and tasknode public keys the relay accepts; empty = CURVE off.',
+    optional: true,
+    doc: 'Relay: the allow-list file, one peer a line: `<public key> <name> [deployer]`; only `deployer` keys may DEPLOY. The relay re-reads it when it changes; new connections see the change.',
+  },
+  CURVE_SERVER_PUBLIC: {
+    kind: 'key',
+    default: '',
+    doc: "Clients, tasknodes, subscribers: the relay's CURVE public key (40 Z85 characters, printed by `rtl keys relay`). Set, with CURVE_KEY_FILE, they connect with CURVE; empty = plain TCP.",
+  },
+  CURVE_KEY_FILE: {
+    kind: 'path',
+    default: '',
+    optional: true,
+    doc: "Clients, tasknodes, subscribers: this peer's CURVE secret key file (`rtl keys client <name>` / `rtl keys tasknode <name>` writes it); its public key must be on the relay's allow-list.",
   },
 } as const satisfies Record<string, Setting>;
 
