@@ -122,6 +122,10 @@ export class Store {
   readonly #db: RootDatabase<Buffer, string>;
   #closing: Promise<void> | undefined;
   #scratch: Uint8Array | undefined;
+  /** Bytes that writes may still take before the room is measured again (see #checkRoom). */
+  #headroom = 0;
+  #reservedHeadroom = 0;
+  #pageSize = 4096;
 
   private constructor(db: RootDatabase<Buffer, string>, realPath: string, opts: StoreOptions) {
     this.#db = db;
@@ -249,11 +253,15 @@ export class Store {
    * const bytes = store.get('m/abc');
    * ```
    * A key that another process committed is found even if this process read the store
-   * earlier in the same event-loop turn (a miss re-reads the newest snapshot).
+   * earlier in the same event-loop turn (a miss re-reads the newest snapshot). With
+   * `{ ownWrites: true }` a miss is final: for keys only this process writes (its own commits
+   * are always seen), which makes a miss cheaper.
    */
-  get(key: string): Buffer | undefined {
+  get(key: string, opts: { ownWrites?: boolean } = {}): Buffer | undefined {
     this.#checkOpen('get', key);
-    const value = this.#read('get', key, () => this.#db.getBinary(key));
+    const read = (): Buffer | undefined => this.#db.getBinary(key);
+    const value =
+      opts.ownWrites === true ? this.#read('get', key, read, false) : this.#read('get', key, read);
     return value === undefined
       ? undefined
       : Buffer.from(value.buffer, value.byteOffset, value.length);
@@ -470,11 +478,25 @@ export class Store {
    * Refuse a write that would make the data file pass mapSize: it must fit in the free pages
    * plus the room left below mapSize. (Free pages held by a reader's snapshot are counted as
    * free, so the file may pass mapSize by at most about one value.)
+   *
+   * Measuring (LMDB's stats) costs more than a small write, so a measurement leaves a
+   * headroom, at most a 64th of the map, that later writes of this process use up (each
+   * counted at its pages plus a B-tree margin, more than it takes) before the next one.
+   * Writes of other processes on the same store are not counted: with P processes writing,
+   * the file may pass mapSize by up to P such headrooms.
    */
   #checkRoom(key: string, bytes: number, reserved: boolean): void {
+    const pageSize = this.#pageSize;
+    const cost = (Math.ceil((bytes + key.length + 64) / pageSize) + TREE_MARGIN_PAGES) * pageSize;
+    if (reserved ? this.#reservedHeadroom >= cost : this.#headroom >= cost) {
+      this.#headroom -= cost;
+      this.#reservedHeadroom -= cost;
+      return;
+    }
     // Let go of this thread's read snapshot, so that LMDB may reuse the pages freed so far.
     this.#db.resetReadTxn();
     const s = this.#stats();
+    this.#pageSize = s.pageSize;
     const filePages = s.lastPageNumber + 1;
     const freePages = Math.max(0, filePages - usedPages(s));
     const needPages = Math.ceil((bytes + key.length + 64) / s.pageSize) + TREE_MARGIN_PAGES;
@@ -490,6 +512,13 @@ export class Store {
         { key, file: this.path, limit: this.mapSize },
       );
     }
+    // Room after this write, as free pages plus what is left below each cap.
+    const room = (limit: number): number =>
+      Math.max(0, limit - (filePages + newPages) * s.pageSize) +
+      Math.max(0, freePages - needPages) * s.pageSize;
+    const most = Math.floor(this.mapSize / 64);
+    this.#headroom = Math.min(most, room(this.mapSize - this.reserveBytes));
+    this.#reservedHeadroom = Math.min(most, room(this.mapSize));
   }
 
   /** Join buffers into a buffer kept between calls (safe for putSync, which copies at once). */
@@ -508,10 +537,10 @@ export class Store {
   }
 
   /** Run a read; a miss is retried once on the newest snapshot (another process may have just committed). */
-  #read<T>(op: string, key: string, read: () => T | undefined): T | undefined {
+  #read<T>(op: string, key: string, read: () => T | undefined, retry = true): T | undefined {
     try {
       const first = read();
-      if (first !== undefined) return first;
+      if (first !== undefined || !retry) return first;
       this.#db.resetReadTxn();
       return read();
     } catch (err) {

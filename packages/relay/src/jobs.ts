@@ -845,8 +845,14 @@ export class Jobs {
     nr.value = value;
     job.left--;
     const journal = this.#h.journal;
-    // Joins are evaluated again on resume; a failing job's errbacks run again.
-    if (journal !== undefined && nr.node.kind !== 'join' && job.failing === undefined) {
+    // Joins are evaluated again on resume; a failing job's errbacks run again; the last node
+    // of a job needs no entry (the job's outcome is written next).
+    if (
+      journal !== undefined &&
+      nr.node.kind !== 'join' &&
+      job.failing === undefined &&
+      job.left > 0
+    ) {
       journal.stage(job.id, nr.node.index, value);
       job.journaled.add(nr.node.index);
     }

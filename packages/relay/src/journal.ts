@@ -136,7 +136,7 @@ export class Journal {
   finished(job: string): FinishedRecord | undefined {
     let raw: Buffer | undefined;
     try {
-      raw = this.#store.get(`${F}${job}`);
+      raw = this.#store.get(`${F}${job}`, { ownWrites: true });
     } catch (err) {
       this.#log.warn({ err, job }, 'journal: could not read a finished job');
       return undefined;

@@ -67,6 +67,8 @@ export interface RelaySettings {
   readonly MAX_MESSAGE_BYTES: number;
   readonly MAX_WAITING_JOBS: number;
   readonly CHUNKING_SIZE: number;
+  /** Keep the journal in the store (default true). */
+  readonly JOURNAL?: boolean;
   /** How long finished jobs stay in the journal (default 1 h). */
   readonly JOURNAL_RETENTION?: number;
   /** The relay's CURVE key file; with CURVE_ALLOW, all three sockets use CURVE. */
@@ -297,7 +299,7 @@ export class Relay implements AsyncDisposable {
       names: () => this.#functionNames(),
     };
     this.#journal =
-      opts.store !== undefined && opts.journal !== false
+      opts.store !== undefined && opts.journal !== false && settings.JOURNAL !== false
         ? new Journal(opts.store, this.#log, settings.JOURNAL_RETENTION ?? DEFAULT_RETENTION_MS)
         : undefined;
     this.#jobs = new Jobs(

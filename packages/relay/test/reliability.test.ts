@@ -343,6 +343,29 @@ describe('relay failure', () => {
   }, 30_000);
 });
 
+describe('without the journal', () => {
+  it('JOURNAL=false keeps jobs in memory only: nothing is written under j/, and a restart forgets them', async () => {
+    const { relay, store, config } = await inProcessRelay({ JOURNAL: false });
+    const client = new Client({ relay: relay.endpoints.recv, store: false, timeoutMs: 10_000 });
+    onTestFinished(() => client.close());
+    const node = await Tasknode.start(config, { relay: relay.endpoints.send, threads: 1 });
+    onTestFinished(() => node.close());
+    const done = client.submitCanvas({ call: 'add', args: [2, 3] });
+    expect(await done.result()).toBe(5);
+    const waiting = task('add').applyAsync([1, 1], { client, queue: 'nobody' });
+    await waitFor(() => relay.status().jobs.running === 1);
+    expect([...store.entries('j/')]).toEqual([]);
+    await relay.close();
+    const again = await Relay.start(config, { catalog: createBundledRegistry(), store });
+    onTestFinished(() => again.close());
+    expect(again.status().jobs.running).toBe(0);
+    const other = new Client({ relay: again.endpoints.recv, store: false, timeoutMs: 5000 });
+    onTestFinished(() => other.close());
+    expect(await other.jobState(done.id)).toBe('UNKNOWN');
+    expect(await other.jobState(waiting.id)).toBe('UNKNOWN');
+  });
+});
+
 describe('resuming a job graph', () => {
   it('a restarted relay runs only the nodes that had not finished: a chain step and a group member done before the stop are not run again', async () => {
     const [recv, send, pub] = [await freePort(), await freePort(), await freePort()];

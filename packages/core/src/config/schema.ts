@@ -119,6 +119,11 @@ export const SETTINGS = {
     min: MiB,
     doc: 'LMDB map size: the most the store can hold.',
   },
+  JOURNAL: {
+    kind: 'bool',
+    default: true,
+    doc: "Keep the relay's journal of jobs in the store, so that a restarted relay resumes them (false: jobs live in memory only, a little faster).",
+  },
   JOURNAL_RETENTION: {
     kind: 'ms',
     default: 3_600_000,
