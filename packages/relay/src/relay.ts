@@ -506,6 +506,11 @@ export class Relay implements AsyncDisposable {
     this.#send.close();
     this.#pub.close();
     this.#curve?.zap.close();
+    // The journal's last writes are committed before the relay says it is closed.
+    if (this.#journal !== undefined && this.#store?.closed === false)
+      await this.#store.committed().catch((err: unknown) => {
+        this.#log.warn({ err }, 'journal: the last writes may not be committed');
+      });
     this.#log.info('relay closed');
     this.#resolveClosed();
   }

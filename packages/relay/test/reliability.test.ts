@@ -154,6 +154,26 @@ async function inProcessRelay(
   return { relay, store: s, config };
 }
 
+/**
+ * Relay.start on fixed ports, again while the previous relay of this process still releases
+ * them (ZeroMQ closes sockets in the background): retried for up to 5 s.
+ */
+async function startAgain(config: Config, store: Store): Promise<Relay> {
+  const end = Date.now() + 5000;
+  for (;;) {
+    try {
+      return await Relay.start(config, {
+        catalog: createBundledRegistry(),
+        store,
+        moduleDir: moduleDir(),
+      });
+    } catch (err) {
+      if (!(err instanceof RtlError && /in use/.test(err.message)) || Date.now() > end) throw err;
+      await sleep(50);
+    }
+  }
+}
+
 function portOf(endpoint: string): string {
   return endpoint.slice(endpoint.lastIndexOf(':') + 1);
 }
@@ -299,8 +319,7 @@ describe('relay failure', () => {
     const config = testConfig({ ...ports, JOURNAL_RETENTION: 1500 });
     const store = Store.open({ path: config.CACHE_PATH, mapSize: config.CACHE_MAP_SIZE });
     onTestFinished(() => store.close());
-    const start = () =>
-      Relay.start(config, { catalog: createBundledRegistry(), store, moduleDir: moduleDir() });
+    const start = () => startAgain(config, store);
     let relay = await start();
     onTestFinished(() => relay.close());
     const client = new Client({ relay: relay.endpoints.recv, store: false, timeoutMs: 20_000 });
@@ -372,8 +391,7 @@ describe('resuming a job graph', () => {
     const config = testConfig({ RELAY_RECV: recv, RELAY_SEND: send, RELAY_PUBLISHER: pub });
     const store = Store.open({ path: config.CACHE_PATH, mapSize: config.CACHE_MAP_SIZE });
     onTestFinished(() => store.close());
-    const start = () =>
-      Relay.start(config, { catalog: createBundledRegistry(), store, moduleDir: moduleDir() });
+    const start = () => startAgain(config, store);
     let relay = await start();
     onTestFinished(() => relay.close());
     const client = new Client({ relay: relay.endpoints.recv, store: false, timeoutMs: 20_000 });
@@ -394,7 +412,8 @@ describe('resuming a job graph', () => {
     const r1 = chained.applyAsync([], { client });
     const r2 = grouped.applyAsync([], { client });
     await waitFor(() => existsSync(a) && existsSync(b), 10_000, 'the first steps');
-    await sleep(200);
+    // Both first steps are in the journal (their values: 5 and 7).
+    await waitFor(() => [...store.entries('j/S/')].length === 2, 10_000, 'their journal entries');
     await node.close();
     await relay.close();
 
