@@ -108,6 +108,7 @@ export interface GraphJob {
   readonly timings: StageTiming[];
   /** ACCEPTED was sent (the journal committed the job). */
   started: boolean;
+  /** SUBMIT.timeoutMs: the job fails this many ms after it was accepted. */
   readonly timeoutMs: number | undefined;
   /** Node indexes whose values are in the journal. */
   readonly journaled: Set<number>;
@@ -212,7 +213,7 @@ export class Jobs {
     this.#jobs.set(job.id, job);
     const journal = this.#h.journal;
     if (journal === undefined) {
-      this.#start(job, a.timeoutMs);
+      this.#start(job);
       return;
     }
     // [P-6.3] ACCEPTED only once the job is in the journal: a relay killed now still runs it.
@@ -224,12 +225,12 @@ export class Jobs {
         input: job.input,
         events: job.events,
         clientStore: job.clientStore,
-        ...(a.timeoutMs === undefined ? {} : { timeoutMs: a.timeoutMs }),
+        ...(job.timeoutMs === undefined ? {} : { timeoutMs: job.timeoutMs }),
         accepted: job.accepted,
       })
       .then(
         () => {
-          if (job.state === 'running') this.#start(job, a.timeoutMs);
+          if (job.state === 'running') this.#start(job);
         },
         (err: unknown) => {
           if (job.state !== 'running') return;
@@ -313,14 +314,7 @@ export class Jobs {
         { job: job.id, done: stages.size, nodes: n },
         'job resumed from the journal',
       );
-      const left =
-        r.timeoutMs === undefined
-          ? undefined
-          : Math.max(1, r.accepted + r.timeoutMs - this.#h.now());
-      if (left !== undefined && r.timeoutMs !== undefined) {
-        const ms = r.timeoutMs;
-        job.deadline = setTimeout(() => this.#jobTimedOut(job, ms), left);
-      }
+      this.#arm(job);
       if (job.left === 0) {
         this.#complete(job);
         continue;
@@ -397,7 +391,7 @@ export class Jobs {
   }
 
   /** The job is accepted: tell its clients, start its first nodes. */
-  #start(job: GraphJob, timeoutMs: number | undefined): void {
+  #start(job: GraphJob): void {
     job.started = true;
     for (const c of [job.client, ...job.watchers])
       this.#h.toClient(c, { t: 'ACCEPTED', id: job.id });
@@ -407,12 +401,17 @@ export class Jobs {
       stages: graph.nodes.length <= MAX_TIMINGS ? graph.nodes.map((n) => n.key) : [],
       nodes: graph.nodes.length,
     }));
-    if (timeoutMs !== undefined) {
-      const ms = timeoutMs;
-      job.deadline = setTimeout(() => this.#jobTimedOut(job, ms), ms);
-    }
+    this.#arm(job);
     for (const nr of job.nodes) if (nr.deps === 0 && nr.node.trigger === 'ok') this.#ready(job, nr);
     this.dispatch();
+  }
+
+  /** The job's deadline (SUBMIT.timeoutMs after it was accepted; a resumed job keeps its own). */
+  #arm(job: GraphJob): void {
+    const ms = job.timeoutMs;
+    if (ms === undefined) return;
+    const left = Math.max(1, job.accepted + ms - this.#h.now());
+    job.deadline = setTimeout(() => this.#jobTimedOut(job, ms), left);
   }
 
   /** A finished job's outcome: kept in memory, or read back from the journal. */
