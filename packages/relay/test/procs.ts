@@ -9,6 +9,8 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { onTestFinished } from 'vitest';
+import * as zmq from 'zeromq';
+import { RtlError, decodeMessage, decodeValue, encodeMessage, unbatch } from '@rtl/core';
 
 export interface Proc {
   readonly name: string;
@@ -62,13 +64,18 @@ function entry(specifier: string): string {
   return fileURLToPath(import.meta.resolve(specifier));
 }
 
-/** Start `@rtl/relay/main` or `@rtl/tasknode/main` with these settings; its output goes to `<logDir>/<name>.log`. */
+/**
+ * Start `@rtl/relay/main` or `@rtl/tasknode/main` with these settings; its output goes to
+ * `<logDir>/<name>.log`. `prefix` runs it through a command that execs it (the pid stays
+ * the service's), e.g. `['ip', 'netns', 'exec', 'ns1']`.
+ */
 export function spawnService(
   kind: 'relay' | 'tasknode',
   name: string,
   env: Record<string, string>,
   logDir: string,
   args: readonly string[] = [],
+  prefix: readonly string[] = [],
 ): Proc {
   const log = join(logDir, `${name}.log`);
   const fd = openSync(log, 'a');
@@ -76,15 +83,14 @@ export function spawnService(
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('RTL_')) base[k] = v;
   let child: ChildProcess;
   try {
-    child = spawn(
+    const argv = [
       process.execPath,
-      [
-        entry(kind === 'relay' ? '@rtl/relay/main' : '@rtl/tasknode/main'),
-        ...(kind === 'tasknode' ? ['--name', name] : []),
-        ...args,
-      ],
-      { stdio: ['ignore', fd, fd], env: { ...base, ...env } },
-    );
+      entry(kind === 'relay' ? '@rtl/relay/main' : '@rtl/tasknode/main'),
+      ...(kind === 'tasknode' ? ['--name', name] : []),
+      ...args,
+    ];
+    const [cmd, ...rest] = [...prefix, ...argv] as [string, ...string[]];
+    child = spawn(cmd, rest, { stdio: ['ignore', fd, fd], env: { ...base, ...env } });
   } finally {
     closeSync(fd);
   }
@@ -120,4 +126,64 @@ export function spawnService(
   };
   onTestFinished(() => proc.kill());
   return proc;
+}
+
+/** A raw protocol client: counts every RESULT and ERROR per job id. */
+export function rawClient(endpoint: string): {
+  sock: zmq.Dealer;
+  results: Map<string, unknown[]>;
+  errors: Map<string, RtlError[]>;
+  rejected: Map<string, RtlError[]>;
+  submit(id: string, canvas: Record<string, unknown>): Promise<void>;
+} {
+  const sock = new zmq.Dealer({
+    linger: 0,
+    routingId: `raw.${String(process.pid)}.${String(Math.random())}`,
+  });
+  sock.connect(endpoint);
+  const results = new Map<string, unknown[]>();
+  const errors = new Map<string, RtlError[]>();
+  const rejected = new Map<string, RtlError[]>();
+  const push = <T>(m: Map<string, T[]>, id: string, v: T): void => {
+    const list = m.get(id) ?? [];
+    list.push(v);
+    m.set(id, list);
+  };
+  const handle = (frames: Buffer[]): void => {
+    const d = decodeMessage(frames);
+    if (!d.ok) throw d.error;
+    const msg = d.msg;
+    if (msg.t === 'BATCH') {
+      for (const inner of unbatch(msg, d.payload)) handle(inner);
+      return;
+    }
+    if (msg.t === 'RESULT') push(results, msg.id, decodeValue(d.payload[0] as Buffer));
+    else if (msg.t === 'ERROR') push(errors, msg.id, RtlError.fromWire(msg.error));
+    else if (msg.t === 'REJECTED') push(rejected, msg.id, RtlError.fromWire(msg.error));
+  };
+  void (async () => {
+    try {
+      for await (const frames of sock) handle(frames);
+    } catch {
+      // closed
+    }
+  })();
+  onTestFinished(() => sock.close());
+  return {
+    sock,
+    results,
+    errors,
+    rejected,
+    submit: (id, canvas) =>
+      sock.send(
+        encodeMessage({
+          t: 'SUBMIT',
+          id,
+          canvas,
+          data: { kind: 'none' },
+          events: false,
+          store: '',
+        }),
+      ),
+  };
 }

@@ -8,21 +8,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import * as zmq from 'zeromq';
-import {
-  RtlError,
-  Store,
-  decodeMessage,
-  decodeValue,
-  encodeMessage,
-  unbatch,
-  type Config,
-} from '@rtl/core';
+import { RtlError, Store, type Config } from '@rtl/core';
 import { Relay } from '@rtl/relay';
 import { Tasknode } from '@rtl/tasknode';
 import { Client, chain, group, task } from '@rtl/client';
 import { createBundledRegistry } from '@rtl/tasks';
 import { moduleDir, tempDir, testConfig, waitFor, world } from './helpers.js';
-import { clusterEnv, freePort, spawnService, type Proc } from './procs.js';
+import { clusterEnv, freePort, rawClient, spawnService, type Proc } from './procs.js';
 
 /** Function tasks for these tests, deployed to the cluster. */
 const MODULE = `
@@ -74,66 +66,6 @@ async function waitAlive(client: Client, n: number, procs: readonly Proc[]): Pro
       throw new Error(`${String(n)} tasknodes did not join:\n${procs[0]?.tail() ?? ''}`);
     await sleep(50);
   }
-}
-
-/** A raw protocol client: counts every RESULT and ERROR per job id. */
-function rawClient(endpoint: string): {
-  sock: zmq.Dealer;
-  results: Map<string, unknown[]>;
-  errors: Map<string, RtlError[]>;
-  rejected: Map<string, RtlError[]>;
-  submit(id: string, canvas: Record<string, unknown>): Promise<void>;
-} {
-  const sock = new zmq.Dealer({
-    linger: 0,
-    routingId: `raw.${String(process.pid)}.${String(Math.random())}`,
-  });
-  sock.connect(endpoint);
-  const results = new Map<string, unknown[]>();
-  const errors = new Map<string, RtlError[]>();
-  const rejected = new Map<string, RtlError[]>();
-  const push = <T>(m: Map<string, T[]>, id: string, v: T): void => {
-    const list = m.get(id) ?? [];
-    list.push(v);
-    m.set(id, list);
-  };
-  const handle = (frames: Buffer[]): void => {
-    const d = decodeMessage(frames);
-    if (!d.ok) throw d.error;
-    const msg = d.msg;
-    if (msg.t === 'BATCH') {
-      for (const inner of unbatch(msg, d.payload)) handle(inner);
-      return;
-    }
-    if (msg.t === 'RESULT') push(results, msg.id, decodeValue(d.payload[0] as Buffer));
-    else if (msg.t === 'ERROR') push(errors, msg.id, RtlError.fromWire(msg.error));
-    else if (msg.t === 'REJECTED') push(rejected, msg.id, RtlError.fromWire(msg.error));
-  };
-  void (async () => {
-    try {
-      for await (const frames of sock) handle(frames);
-    } catch {
-      // closed
-    }
-  })();
-  onTestFinished(() => sock.close());
-  return {
-    sock,
-    results,
-    errors,
-    rejected,
-    submit: (id, canvas) =>
-      sock.send(
-        encodeMessage({
-          t: 'SUBMIT',
-          id,
-          canvas,
-          data: { kind: 'none' },
-          events: false,
-          store: '',
-        }),
-      ),
-  };
 }
 
 async function inProcessRelay(
