@@ -5,8 +5,8 @@
  * and runs work again.
  *
  * It needs root (CAP_NET_ADMIN) and `ip`. Where the machine does not allow it, the test says
- * so loudly and checks only that the reason is what it seems; with RTL_REQUIRE_NETNS=1 (as CI
- * sets) it fails instead.
+ * so loudly and checks only that the reason is what it seems; with RTL_REQUIRE_NETNS=1 it
+ * fails instead.
  */
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -125,7 +125,7 @@ const why = netnsUnavailable();
 describe('network partition', () => {
   if (why !== undefined) {
     it('cannot run here: network namespaces are not available (this is a warning, not a pass of the partition test)', () => {
-      const banner = `\n${'!'.repeat(78)}\n! The partition test did NOT run: ${why}\n! Run the tests as root (CI sets RTL_REQUIRE_NETNS=1 and fails here instead).\n${'!'.repeat(78)}\n`;
+      const banner = `\n${'!'.repeat(78)}\n! The partition test did NOT run: ${why}\n! Run the tests as root to run it (RTL_REQUIRE_NETNS=1 makes this a failure).\n${'!'.repeat(78)}\n`;
       console.warn(banner);
       expect(process.env.RTL_REQUIRE_NETNS, banner).not.toBe('1');
       expect(why).toMatch(/ip|root|CAP_/);
