@@ -126,7 +126,7 @@ describe('network partition', () => {
   if (why !== undefined) {
     it('cannot run here: network namespaces are not available (this is a warning, not a pass of the partition test)', () => {
       const banner = `\n${'!'.repeat(78)}\n! The partition test did NOT run: ${why}\n! Run the tests as root to run it (RTL_REQUIRE_NETNS=1 makes this a failure).\n${'!'.repeat(78)}\n`;
-      console.warn(banner);
+      process.stderr.write(banner);
       expect(process.env.RTL_REQUIRE_NETNS, banner).not.toBe('1');
       expect(why).toMatch(/ip|root|CAP_/);
     });
