@@ -1,5 +1,6 @@
 export * from './errors.js';
 export * from './protocol.js';
+export * from './cbor-scan.js';
 export * from './dsdsl.js';
 export * from './canvas.js';
 export * from './graph.js';

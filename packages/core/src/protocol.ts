@@ -6,6 +6,7 @@
  * Rules are numbered as in docs/protocol.md (P-x.y) and cited in code and tests.
  */
 import { Decoder, Encoder } from 'cbor-x';
+import { NO_TAGS, scanCbor, VALUE_TAGS, type CborProblem } from './cbor-scan.js';
 import { RtlError, describeValue, type ErrorCode, type ErrorDetail } from './errors.js';
 
 export const PROTOCOL_VERSION = 1 as const;
@@ -365,9 +366,10 @@ export function encodeValue(value: unknown): Uint8Array {
 
 /** Decode a CBOR payload frame. Throws RtlError RTL_ERR_PROTOCOL naming the problem. */
 export function decodeValue(frame: Uint8Array, limits: ProtocolLimits = DEFAULT_LIMITS): unknown {
-  let value: unknown;
+  const problem = scanCbor(frame, { maxDepth: limits.maxDepth, tags: VALUE_TAGS });
+  if (problem !== undefined) throw scanError('payload', problem, limits, 'P-4.3');
   try {
-    value = decoder.decode(frame);
+    return decoder.decode(frame);
   } catch (err) {
     throw new RtlError(
       'RTL_ERR_PROTOCOL',
@@ -376,14 +378,26 @@ export function decodeValue(frame: Uint8Array, limits: ProtocolLimits = DEFAULT_
       { cause: err },
     );
   }
-  const deep = tooDeep(value, limits.maxDepth);
-  if (deep)
-    throw new RtlError(
+}
+
+/** The error for bytes the structure walk refused: too deep names the limit. [P-2.5] */
+function scanError(
+  what: string,
+  problem: CborProblem,
+  limits: ProtocolLimits,
+  rule: string,
+): RtlError {
+  if (problem.kind === 'depth')
+    return new RtlError(
       'RTL_ERR_TOO_LARGE',
-      `[P-2.5] payload nests deeper than ${String(limits.maxDepth)} at ${deep}`,
-      { rule: 'P-2.5', limit: limits.maxDepth },
+      `[P-2.5] ${what} ${problem.message} at byte ${String(problem.offset)}`,
+      { rule: 'P-2.5', limit: limits.maxDepth, offset: problem.offset },
     );
-  return value;
+  return new RtlError(
+    'RTL_ERR_PROTOCOL',
+    `[${rule}] ${what} is not valid CBOR: ${problem.message} at byte ${String(problem.offset)}`,
+    { rule, offset: problem.offset },
+  );
 }
 
 export type Decoded =
@@ -423,6 +437,11 @@ export function decodeMessage(
       'P-2.4',
       { limit: limits.maxHeaderBytes },
     );
+  const problem = scanCbor(head, { maxDepth: limits.maxDepth, tags: NO_TAGS });
+  if (problem !== undefined) {
+    const error = scanError('header frame', problem, limits, 'P-2.2');
+    return { ok: false, id: '', error };
+  }
   let header: unknown;
   try {
     header = decoder.decode(head);
@@ -483,15 +502,6 @@ export function decodeMessage(
         : 'SUBMIT.canvas: a SUBMIT carries a document or a canvas, not both',
       'P-3.3',
       { param: h.doc === undefined ? 'doc' : 'canvas' },
-      id,
-    );
-  const deep = tooDeep(h, limits.maxDepth);
-  if (deep)
-    return fail(
-      'RTL_ERR_TOO_LARGE',
-      `header nests deeper than ${limits.maxDepth} at ${deep}`,
-      'P-2.5',
-      { limit: limits.maxDepth },
       id,
     );
   const payload = frames.slice(1);
@@ -608,26 +618,6 @@ function isPlainMap(value: unknown): value is Record<string, unknown> {
     !Array.isArray(value) &&
     !ArrayBuffer.isView(value)
   );
-}
-
-/** Returns the path where `value` first exceeds `max` levels of nesting, or undefined. */
-function tooDeep(value: unknown, max: number): string | undefined {
-  const stack: [unknown, number, string][] = [[value, 0, '$']];
-  let visited = 0;
-  while (stack.length > 0) {
-    const [v, depth, path] = stack.pop() as [unknown, number, string];
-    if (typeof v !== 'object' || v === null || ArrayBuffer.isView(v)) continue;
-    if (depth >= max) return path;
-    // Width is bounded by the frame size limit; this only caps the walk's own work.
-    if (++visited > 10_000_000) return undefined;
-    if (Array.isArray(v)) {
-      for (let i = 0; i < v.length; i++) stack.push([v[i], depth + 1, `${path}[${i}]`]);
-    } else {
-      for (const k of Object.keys(v))
-        stack.push([(v as Record<string, unknown>)[k], depth + 1, `${path}.${k}`]);
-    }
-  }
-  return undefined;
 }
 
 function fail(

@@ -502,7 +502,9 @@ describe('framing (P-2)', () => {
     expect(decodeMessage([at(64)]).ok).toBe(true);
     const err = rejected(decodeMessage([at(65)]));
     expect(err).toMatchObject({ code: 'RTL_ERR_TOO_LARGE', detail: { rule: 'P-2.5', limit: 64 } });
-    expect(err.message).toMatch(/^\[P-2\.5\] header nests deeper than 64 at \$\.event(\.a)+$/);
+    expect(err.message).toMatch(
+      /^\[P-2\.5\] header frame nests deeper than 64 levels at byte \d+$/,
+    );
     const limits: ProtocolLimits = { ...DEFAULT_LIMITS, maxDepth: 3 };
     expect(decodeMessage([at(3)], limits).ok).toBe(true);
     expect(rejected(decodeMessage([at(4)], limits))).toMatchObject({ detail: { rule: 'P-2.5' } });
@@ -518,7 +520,76 @@ describe('framing (P-2)', () => {
     const at = (levels: number): Buffer =>
       raw({ v: 1, t: 'EVENT', topic: 'x', event: { a: arr(levels - 2) } });
     expect(decodeMessage([at(5)], limits).ok).toBe(true);
-    expect(rejected(decodeMessage([at(6)], limits)).message).toContain('at $.event.a[0]');
+    expect(rejected(decodeMessage([at(6)], limits))).toMatchObject({
+      code: 'RTL_ERR_TOO_LARGE',
+      detail: { limit: 5 },
+    });
+  });
+
+  it('[P-2.5] containers that claim more items or bytes than are left are refused before decoding', () => {
+    const cases: [string, number[], RegExp][] = [
+      [
+        'an array of 2^32-1 items',
+        [0x9a, 0xff, 0xff, 0xff, 0xff],
+        /array claims 4294967295 items, but 0 bytes/,
+      ],
+      [
+        'a map of 2^64-1 entries',
+        [0xbb, ...Array<number>(8).fill(0xff), 0x01],
+        /map claims \d+ entries, but 1 bytes/,
+      ],
+      [
+        'a 2 GiB byte string',
+        [0x5a, 0x7f, 0xff, 0xff, 0xff, 0x00],
+        /byte string claims 2147483647 bytes, but 1 are left/,
+      ],
+      [
+        'a text string past the end',
+        [0xa1, 0x61, 0x76, 0x78, 0x10, 0x61],
+        /text string claims 16 bytes, but 1 are left/,
+      ],
+      ['a reserved length', [0xa1, 0x1c, 0x00], /reserved length/],
+      ['a break outside an indefinite item', [0x82, 0x01, 0xff], /break \(0xff\) outside/],
+      [
+        'an indefinite string with a chunk of another type',
+        [0xa1, 0x61, 0x76, 0x7f, 0x41, 0x00, 0xff],
+        /must be a text string of known length/,
+      ],
+    ];
+    for (const [what, bytes, message] of cases) {
+      const err = rejected(decodeMessage([Buffer.from(bytes)]));
+      expect(err.code, what).toBe('RTL_ERR_PROTOCOL');
+      expect(err.message, what).toMatch(message);
+      expect(err.message, what).toMatch(/at byte \d+$/);
+      expect(typeof err.detail.offset, what).toBe('number');
+    }
+  });
+
+  it('[P-2.5] tags that make a decoder keep state or build objects are refused; plain ones pass', () => {
+    // Tag 105 starts a record definition the decoder would remember for later messages;
+    // 28/29 are shared references; 27 builds an Error or RegExp.
+    for (const tag of [
+      [0xd8, 0x69],
+      [0xd8, 0x1c],
+      [0xd8, 0x1d],
+      [0xd8, 0x1b],
+      [0xd9, 0xdf, 0xff],
+    ]) {
+      const head = Buffer.from([0xa1, 0x61, 0x78, ...tag, 0x80]);
+      const err = rejected(decodeMessage([head]));
+      expect(err.code).toBe('RTL_ERR_PROTOCOL');
+      expect(err.message).toMatch(/tag \d+ is not allowed \(allowed: none here\) at byte 3$/);
+      expect(() => decodeValue(Buffer.from([...tag, 0x80]))).toThrow(
+        /\[P-4\.3\] payload is not valid CBOR: tag \d+ is not allowed/,
+      );
+    }
+    // A header carries no tags at all; a value may carry plain ones: a Float64Array (tag 86),
+    // a Set (258) and a Date (1).
+    expect(rejected(decodeMessage([Buffer.from([0xa1, 0x61, 0x78, 0xc1, 0x00])])).message).toMatch(
+      /tag 1 is not allowed \(allowed: none here\)/,
+    );
+    const v = { f: Float64Array.of(1.5, -2), s: new Set([1, 2]), d: new Date(86_400_000) };
+    expect(decodeValue(encodeValue(v))).toEqual(v);
   });
 
   it('[P-2.5] a header nested 100,000 deep is refused without throwing', () => {
@@ -817,10 +888,13 @@ describe('payload (P-4)', () => {
     expect(decodeValue(encodeValue(v))).toEqual(v);
     const deeper = encodeValue([v]);
     expect(() => decodeValue(deeper)).toThrow(
-      /^\[P-2\.5\] payload nests deeper than 64 at \$(\[0\]){64}$/,
+      /^\[P-2\.5\] payload nests deeper than 64 levels at byte 64$/,
     );
     expect(() => decodeValue(deeper)).toThrow(
-      expect.objectContaining({ code: 'RTL_ERR_TOO_LARGE', detail: { rule: 'P-2.5', limit: 64 } }),
+      expect.objectContaining({
+        code: 'RTL_ERR_TOO_LARGE',
+        detail: { rule: 'P-2.5', limit: 64, offset: 64 },
+      }),
     );
     expect(() => decodeValue(encodeValue([[[1]]]), { ...DEFAULT_LIMITS, maxDepth: 2 })).toThrow(
       expect.objectContaining({ code: 'RTL_ERR_TOO_LARGE' }),

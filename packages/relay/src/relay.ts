@@ -188,6 +188,10 @@ const FINISHED_KEEP = 10_000;
 /** Bytes of finished jobs' results kept for COLLECT and repeated SUBMITs. */
 const FINISHED_KEEP_BYTES = 64 * 2 ** 20;
 const TOPIC_NODE = 'node.';
+/** Longest subscription (topic prefix) a subscriber may send to PUBLISH, in bytes. */
+const MAX_SUBSCRIPTION_BYTES = 1024;
+/** Distinct subscription prefixes the relay tracks before it publishes every event. */
+const MAX_TRACKED_TOPICS = 1024;
 const DEFAULT_RETENTION_MS = 3_600_000;
 const PRUNE_EVERY_MS = 1000;
 /**
@@ -244,6 +248,7 @@ export class Relay implements AsyncDisposable {
   readonly #counts = { malformed: 0 };
   readonly #warned = new Set<string>();
   readonly #subscriptions = new Set<string>();
+  #publishAll = false;
   readonly #heartbeat: NodeJS.Timeout;
   readonly #journal: Journal | undefined;
   readonly #pruner: NodeJS.Timeout | undefined;
@@ -311,7 +316,7 @@ export class Relay implements AsyncDisposable {
         now: this.#now,
         toClient: (identity, msg, payload) => this.#toClient(identity, msg, payload),
         toNode: (identity, msg, payload) => this.#toNode(identity, msg, payload),
-        wants: (topic) => this.#subscriptions.size > 0 && this.#wants(topic),
+        wants: (topic) => (this.#publishAll || this.#subscriptions.size > 0) && this.#wants(topic),
         publish: (topic, event) =>
           this.#pubOut.push([topic, ...encodeMessage({ t: 'EVENT', topic, event })]),
       },
@@ -395,7 +400,9 @@ export class Relay implements AsyncDisposable {
     });
     const pub = new zmq.XPublisher({
       ...(securityOptions(curve, 'PUBLISH') as Partial<zmq.SocketOptions<zmq.XPublisher>>),
-      maxMessageSize,
+      // Subscribers only send subscriptions, and ZeroMQ keeps each one in memory while its
+      // subscriber is connected: a longer one closes that subscriber's connection.
+      maxMessageSize: Math.min(maxMessageSize, MAX_SUBSCRIPTION_BYTES),
       linger: 0,
       noDrop: false,
     });
@@ -683,8 +690,10 @@ export class Relay implements AsyncDisposable {
     const identity = frames[0] as Buffer;
     const decoded = decodeMessage(frames.slice(1), this.#limits);
     if (!decoded.ok) {
-      this.#malformed('client', identity, decoded.error);
-      this.#toClient(identity, { t: 'REJECTED', id: decoded.id, error: decoded.error.toJSON() });
+      // Garbage without a job id is answered once per peer and rule: a peer that sends it
+      // and never reads does not make the relay queue answers for it.
+      if (this.#malformed('client', identity, decoded.error) || decoded.id !== '')
+        this.#toClient(identity, { t: 'REJECTED', id: decoded.id, error: decoded.error.toJSON() });
       return;
     }
     const { msg, payload } = decoded;
@@ -892,8 +901,8 @@ export class Relay implements AsyncDisposable {
     const id = identity.toString('hex');
     const decoded = decodeMessage(frames.slice(1), this.#limits);
     if (!decoded.ok) {
-      this.#malformed('tasknode', identity, decoded.error);
-      this.#toNode(identity, { t: 'REJECTED', id: decoded.id, error: decoded.error.toJSON() });
+      if (this.#malformed('tasknode', identity, decoded.error) || decoded.id !== '')
+        this.#toNode(identity, { t: 'REJECTED', id: decoded.id, error: decoded.error.toJSON() });
       return;
     }
     const { msg, payload } = decoded;
@@ -1273,15 +1282,31 @@ export class Relay implements AsyncDisposable {
 
   // ---- PUBLISH ----
 
+  /**
+   * Track the prefixes subscribers want, so that events nobody wants are not encoded. Past
+   * MAX_TRACKED_TOPICS distinct prefixes the relay stops tracking and publishes every event
+   * (the PUB socket still filters): subscribers cannot grow this set without bound.
+   */
   #onSubscription(frames: Buffer[]): void {
     const f = frames[0];
-    if (f === undefined || f.length === 0) return;
+    if (f === undefined || f.length === 0 || this.#publishAll) return;
     const topic = f.subarray(1).toString('utf8');
-    if (f[0] === 1) this.#subscriptions.add(topic);
-    else if (f[0] === 0) this.#subscriptions.delete(topic);
+    if (f[0] === 1) {
+      if (this.#subscriptions.size >= MAX_TRACKED_TOPICS && !this.#subscriptions.has(topic)) {
+        this.#publishAll = true;
+        this.#subscriptions.clear();
+        this.#log.warn(
+          { limit: MAX_TRACKED_TOPICS },
+          'subscribers want more distinct topic prefixes than the relay tracks: every event is published from now on',
+        );
+        return;
+      }
+      this.#subscriptions.add(topic);
+    } else if (f[0] === 0) this.#subscriptions.delete(topic);
   }
 
   #wants(topic: string): boolean {
+    if (this.#publishAll) return true;
     for (const prefix of this.#subscriptions) if (topic.startsWith(prefix)) return true;
     return false;
   }
@@ -1376,16 +1401,18 @@ export class Relay implements AsyncDisposable {
     this.#log.info({ module: name, peer: entry.name, key }, `deploy by ${entry.name}`);
   }
 
-  #malformed(kind: string, identity: Buffer, error: RtlError): void {
+  /** Count a dropped message and log it once per peer and rule; true the first time. */
+  #malformed(kind: string, identity: Buffer, error: RtlError): boolean {
     this.#counts.malformed++;
     const key = `${kind}:${identity.toString('hex')}:${String(error.detail.rule)}`;
-    if (this.#warned.has(key)) return;
+    if (this.#warned.has(key)) return false;
     if (this.#warned.size > 10_000) this.#warned.clear();
     this.#warned.add(key);
     this.#log.warn(
       { peer: identity.toString('hex'), kind, code: error.code, rule: error.detail.rule },
       `dropped a bad message from a ${kind}: ${error.message}`,
     );
+    return true;
   }
 }
 
