@@ -582,6 +582,16 @@ export class Client implements AsyncDisposable {
   /** Send a SUBMIT and keep it until ACCEPTED: it is sent again after a reconnect or BUSY. */
   #sendSubmit(job: Job, msg: Outgoing, payload: readonly Uint8Array[] = []): void {
     const frames = encodeMessage(msg, payload);
+    let bytes = 0;
+    for (const f of frames) bytes += f.byteLength;
+    // The relay's transport would drop a larger message and the connection with it, without
+    // an answer: refuse it here, naming the limit. [P-2.4]
+    if (bytes > this.#limits.maxMessageBytes)
+      throw new RtlError(
+        'RTL_ERR_TOO_LARGE',
+        `job ${job.id}: the SUBMIT is ${String(bytes)} bytes, more than MAX_MESSAGE_BYTES=${String(this.#limits.maxMessageBytes)} (give the client a store so that large inputs travel by reference, or raise MAX_MESSAGE_BYTES on the relay and the client)`,
+        { job: job.id, limit: this.#limits.maxMessageBytes },
+      );
     const timeoutMs = job._timeoutMs;
     this.#unaccepted.set(job.id, {
       job,

@@ -60,7 +60,8 @@ export function scanCbor(bytes: Uint8Array, options: CborScanOptions): CborProbl
   /** Per open container: items still to come (> 0), or an INDEFINITE marker. */
   const stack: number[] = [];
   let pos = 0;
-  let done = false;
+  /** Set once the outermost item is complete (an object: closures set it). */
+  const root = { done: false };
   /** Open tags on the stack. */
   let openTags = 0;
   const depth = (): number => stack.length - openTags;
@@ -69,7 +70,7 @@ export function scanCbor(bytes: Uint8Array, options: CborScanOptions): CborProbl
     for (;;) {
       const n = stack.length;
       if (n === 0) {
-        done = true;
+        root.done = true;
         return;
       }
       const top = stack[n - 1] as number;
@@ -87,7 +88,7 @@ export function scanCbor(bytes: Uint8Array, options: CborScanOptions): CborProbl
     }
   };
 
-  while (!done) {
+  while (!root.done) {
     const at = pos;
     if (pos >= end)
       return {
