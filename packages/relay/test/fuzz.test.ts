@@ -474,4 +474,51 @@ describe('fuzz', () => {
       .result();
     expect(ok.numRows).toBe(3);
   });
+
+  it('an Arrow input that is cut short or is not Arrow fails its job with RTL_ERR_BAD_DATA naming job, stage and byte offset; the tasknode keeps serving', async () => {
+    const w = await world(1);
+    const d = new zmq.Dealer({ linger: 0 });
+    d.connect(w.relay.endpoints.recv);
+    onTestFinished(() => d.close());
+    const whole = Buffer.concat(encodeTable(toTable({ x: [1, 2, 3] }), { chunked: false }));
+    // Without its end-of-stream marker and the last 8 bytes of the record batch body.
+    const cut = whole.subarray(0, whole.length - 16);
+    const junk = Buffer.from(randomBytes(rng(5), 300));
+    const doc = { '0': { tasks: { task_null: {} } } };
+    const errors = new Map<
+      string,
+      { code: string; message: string; detail?: Record<string, unknown> }
+    >();
+    for (const [id, frame] of [
+      ['j-cut', cut],
+      ['j-junk', junk],
+    ] as const)
+      await d.send(
+        encodeMessage(
+          { t: 'SUBMIT', id, doc, data: { kind: 'arrow', frames: 1 }, events: false, store: '' },
+          [frame],
+        ),
+      );
+    const take = (frames: Buffer[]): void => {
+      const m = decodeMessage(frames);
+      if (!m.ok) throw m.error;
+      if (m.msg.t === 'BATCH') for (const inner of unbatch(m.msg, m.payload)) take(inner);
+      else if (m.msg.t === 'ERROR') errors.set(m.msg.id, m.msg.error);
+      else if (m.msg.t === 'RESULT') throw new Error(`${m.msg.id} ran on bad input`);
+    };
+    while (errors.size < 2) take(await d.receive());
+    const cutErr = errors.get('j-cut');
+    expect(cutErr?.code).toBe('RTL_ERR_BAD_DATA');
+    expect(cutErr?.message).toMatch(
+      /job j-cut, stage "0": its input is not a valid Arrow table: Arrow IPC stream: message at byte \d+: body length \d+, but \d+ bytes are left/,
+    );
+    expect(cutErr?.detail).toMatchObject({ job: 'j-cut', stage: '0' });
+    expect(cutErr?.detail?.offset).toBeGreaterThan(0);
+    const junkErr = errors.get('j-junk');
+    expect(junkErr?.code).toBe('RTL_ERR_BAD_DATA');
+    expect(junkErr?.message).toMatch(/job j-junk, stage "0": its input is not a valid Arrow table/);
+    expect(junkErr?.detail).toMatchObject({ job: 'j-junk', stage: '0', offset: 0 });
+    const ok = await w.client.execute(doc, { data: { x: [1, 2, 3] } }).result();
+    expect(Array.from(ok.getChild('x')?.toArray() as Float64Array)).toEqual([1, 2, 3]);
+  });
 });

@@ -53,7 +53,7 @@ export async function executeStage(
     let input: Table;
     if (req.data.kind === 'ref')
       input = getTable(stores.at(storePath(req.data.store), req.mapSize), req.data);
-    else if (req.data.kind === 'arrow') input = decodeTable(req.frames);
+    else if (req.data.kind === 'arrow') input = readInput(req);
     else if (req.data.kind === 'none') input = emptyTable();
     else
       throw new RtlError(
@@ -88,6 +88,21 @@ export async function executeStage(
     };
   } catch (err) {
     return { seq: req.seq, ok: false, error: toWireError(err) };
+  }
+}
+
+/** The stage's Arrow input, checked before any task reads it; an error names job and stage. */
+function readInput(req: WorkRequest): Table {
+  try {
+    return decodeTable(req.frames);
+  } catch (err) {
+    if (!(err instanceof RtlError)) throw err;
+    throw new RtlError(
+      err.code,
+      `job ${req.job}, stage "${req.stage}": its input is not a valid Arrow table: ${err.message}`,
+      { ...err.detail, job: req.job, stage: req.stage },
+      { cause: err },
+    );
   }
 }
 
