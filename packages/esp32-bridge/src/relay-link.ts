@@ -80,6 +80,11 @@ export interface RelayLinkOptions {
   readonly curve?: CurveClientKeys;
   /** Per-task command timeout (ms); default 30 s. */
   readonly taskTimeoutMs?: number;
+  /**
+   * The bridge's own name at the relay: a tasknode of that name with no credit and no tasks
+   * stands for the bridge itself (`rtl status` lists it; `rtl start` waits for it).
+   */
+  readonly presence?: string;
 }
 
 /** The queue every ESP node serves. */
@@ -95,11 +100,20 @@ export class RelayLink {
   readonly #opts: RelayLinkOptions;
   readonly #agents = new Map<string, EspTasknode>();
   readonly #unsubscribe: () => void;
+  readonly #presence: EspTasknode | undefined;
   #closed = false;
 
   constructor(cluster: EspCluster, opts: RelayLinkOptions) {
     this.#cluster = cluster;
     this.#opts = opts;
+    this.#presence =
+      opts.presence === undefined
+        ? undefined
+        : new EspTasknode(cluster, { id: '', alive: true, tasks: [], maxInput: 0 }, opts, {
+            name: opts.presence,
+            credit: 0,
+            queues: [],
+          });
     this.#unsubscribe = cluster.onChange(() => this.#sync());
     this.#sync();
   }
@@ -113,6 +127,7 @@ export class RelayLink {
     if (this.#closed) return;
     this.#closed = true;
     this.#unsubscribe();
+    await this.#presence?.close();
     await Promise.all([...this.#agents.values()].map((a) => a.close()));
     this.#agents.clear();
   }
@@ -143,19 +158,26 @@ class EspTasknode {
   readonly #sock: zmq.Dealer;
   readonly #out: Outbox;
   readonly #timer: NodeJS.Timeout;
+  readonly #as: { readonly name: string; readonly credit: number; readonly queues: string[] };
   #node: EspNodeView;
   #announced = '';
   #lastHeard = Date.now();
   #closed = false;
 
-  constructor(cluster: EspCluster, node: EspNodeView, opts: RelayLinkOptions) {
+  constructor(
+    cluster: EspCluster,
+    node: EspNodeView,
+    opts: RelayLinkOptions,
+    as = { name: espTasknodeName(node.id), credit: 1, queues: [ESP_QUEUE] },
+  ) {
     this.#cluster = cluster;
     this.#opts = opts;
     this.#node = node;
+    this.#as = as;
     this.#limits = { ...DEFAULT_LIMITS, maxMessageBytes: opts.settings.MAX_MESSAGE_BYTES };
     this.#sock = new zmq.Dealer({
       ...(opts.curve === undefined ? {} : curveSocketOptions(opts.curve)),
-      routingId: `${espTasknodeName(node.id)}.${randomUUID().slice(0, 8)}`,
+      routingId: `${as.name}.${randomUUID().slice(0, 8)}`,
       maxMessageSize: opts.settings.MAX_MESSAGE_BYTES,
       linger: 0,
       sendHighWaterMark: 0,
@@ -189,7 +211,7 @@ class EspTasknode {
     this.#closed = true;
     clearInterval(this.#timer);
     this.#sock.close();
-    this.#opts.log.info({ node: espTasknodeName(this.#node.id) }, 'ESP node left the relay');
+    this.#opts.log.info({ node: this.#as.name }, 'left the relay');
     await Promise.resolve();
   }
 
@@ -202,10 +224,10 @@ class EspTasknode {
     const tasks = [...this.#node.tasks].sort();
     this.#send({
       t: 'HELLO',
-      node: espTasknodeName(this.#node.id),
-      queues: [ESP_QUEUE],
+      node: this.#as.name,
+      queues: this.#as.queues,
       tasks,
-      credit: 1,
+      credit: this.#as.credit,
       host: hostname(),
       store: '',
       pid: process.pid,
@@ -241,19 +263,6 @@ class EspTasknode {
     }
     if (msg.t === 'STAGE') void this.#runStage(msg, decoded.payload);
     else if (msg.t === 'REJECTED' && msg.error.detail?.rule === 'P-5.2') this.#hello();
-    else if (msg.t === 'DEPLOY')
-      // rtl modules are JavaScript; ESP nodes take MicroPython modules (`rtl esp deploy`).
-      this.#send({
-        t: 'DEPLOYED',
-        id: msg.id,
-        name: msg.name,
-        version: msg.version ?? 0,
-        sha256: msg.sha256 ?? '',
-        unchanged: true,
-        tasks: [],
-        removed: [],
-        nodes: [],
-      });
   }
 
   async #runStage(msg: Extract<Message, { t: 'STAGE' }>, payload: Buffer[]): Promise<void> {
@@ -279,7 +288,11 @@ class EspTasknode {
     } catch (err) {
       // The node went away mid-stage: say nothing; the relay hands the stage on when this
       // tasknode falls silent (it is closed already or about to be).
-      if (this.#closed || (err instanceof RtlError && (err.code as string) === 'RTL_ERR_ESP_OFFLINE')) return;
+      if (
+        this.#closed ||
+        (err instanceof RtlError && (err.code as string) === 'RTL_ERR_ESP_OFFLINE')
+      )
+        return;
       this.#send({
         t: 'STAGE_FAILED',
         id: msg.id,

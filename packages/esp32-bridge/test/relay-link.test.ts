@@ -79,6 +79,7 @@ async function setup(): Promise<{
     relay: relay.endpoints.send,
     settings: config,
     log: silentLogger(),
+    presence: 'esp32-bridge-test',
   });
   const client = new Client({ relay: relay.endpoints.recv, store: false, timeoutMs: 20_000 });
   onTestFinished(async () => {
@@ -88,6 +89,10 @@ async function setup(): Promise<{
     await store.close();
   });
   return { relay, client, cluster, link };
+}
+
+function espNodes(relay: Relay): { name: string }[] {
+  return relay.nodes().filter((n) => n.name.startsWith('esp32/'));
 }
 
 function column(
@@ -102,13 +107,13 @@ describe('ESP nodes as tasknodes at the relay', () => {
     const { relay, client, cluster } = await setup();
     cluster.add('n1', ['scale', 'add2'], arithmetic);
     cluster.add('n2', ['scale', 'add2'], arithmetic);
-    await waitFor(() => relay.nodes().length === 2, 10_000, 'two ESP tasknodes');
+    await waitFor(() => espNodes(relay).length === 2, 10_000, 'two ESP tasknodes');
     expect(
       relay
         .nodes()
         .map((n) => n.name)
         .sort(),
-    ).toEqual(['esp32/n1', 'esp32/n2']);
+    ).toEqual(['esp32-bridge-test', 'esp32/n1', 'esp32/n2']);
 
     const doc = { '0': { tasks: { task_scale: { k: 2.5 } }, route: 'esp32' } };
     const out = await client.execute(doc, { data: { x: [1, 2, 4], y: [-1, 0, 8] } }).result();
@@ -135,7 +140,7 @@ describe('ESP nodes as tasknodes at the relay', () => {
       started();
       return new Promise(() => undefined); // never answers: its node is about to go offline
     });
-    await waitFor(() => relay.nodes().length === 1, 10_000, 'the first ESP tasknode');
+    await waitFor(() => espNodes(relay).length === 1, 10_000, 'the first ESP tasknode');
     const job = client.execute(
       { '0': { tasks: { task_scale: { k: 2 } }, route: 'esp32' } },
       { data: { x: [1, 2, 3] } },
@@ -146,14 +151,14 @@ describe('ESP nodes as tasknodes at the relay', () => {
     const out = await job.result();
     expect(column(out, 'x')).toEqual([2, 4, 6]);
     expect(cluster.calls.map((c) => c.node)).toEqual(['slow', 'fresh']);
-    await waitFor(() => relay.nodes().length === 1, 10_000, 'the offline node to be dropped');
-    expect(relay.nodes().map((n) => n.name)).toEqual(['esp32/fresh']);
+    await waitFor(() => espNodes(relay).length === 1, 10_000, 'the offline node to be dropped');
+    expect(espNodes(relay).map((n) => n.name)).toEqual(['esp32/fresh']);
   });
 
   it('an input larger than the node takes is refused naming max_input; a raising task fails the job naming it', async () => {
     const { relay, client, cluster } = await setup();
     cluster.add('tiny', ['scale', 'add2'], arithmetic, 64);
-    await waitFor(() => relay.nodes().length === 1, 10_000, 'the ESP tasknode');
+    await waitFor(() => espNodes(relay).length === 1, 10_000, 'the ESP tasknode');
     const big = { x: Array.from({ length: 100 }, (_, i) => i) };
     await expect(
       client
