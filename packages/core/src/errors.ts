@@ -159,7 +159,7 @@ export const ERROR_CODES = {
   RTL_ERR_ESP_RAISED: {
     meaning:
       'The MicroPython code of a command raised on the ESP node (or the node could not parse the command: BadCommand).',
-    fix: 'Read detail.type and detail.traceback (the node\'s sys.print_exception) and fix the code, task or arguments sent.',
+    fix: "Read detail.type and detail.traceback (the node's sys.print_exception) and fix the code, task or arguments sent.",
     retry: false,
   },
   RTL_ERR_INTERNAL: {

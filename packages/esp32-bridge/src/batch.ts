@@ -60,7 +60,10 @@ export function decodeBatch(buf: Uint8Array): DecodeBatchResult {
   const size = SAMPLE_TYPES[type][1];
   const expected = BATCH_HEADER_BYTES + count * size;
   if (buf.byteLength !== expected)
-    return { ok: false, reason: `${buf.byteLength} bytes, expected ${expected} for ${count} samples` };
+    return {
+      ok: false,
+      reason: `${buf.byteLength} bytes, expected ${expected} for ${count} samples`,
+    };
   const timestamps = new Float64Array(count);
   const values = new Float64Array(count);
   for (let i = 0; i < count; i++) {

@@ -42,9 +42,14 @@ function parseUrl(url: string): URL {
   try {
     return new URL(url);
   } catch (err) {
-    throw new RtlError('RTL_ERR_CONFIG', `MQTT_URL=${url}: not a URL`, { key: 'MQTT_URL' }, {
-      cause: err,
-    });
+    throw new RtlError(
+      'RTL_ERR_CONFIG',
+      `MQTT_URL=${url}: not a URL`,
+      { key: 'MQTT_URL' },
+      {
+        cause: err,
+      },
+    );
   }
 }
 
