@@ -31,3 +31,7 @@ export {
   sensorTopic,
 } from './topics.js';
 export type { NodeTopicKind, ParsedTopic } from './topics.js';
+export { RelayLink, ESP_QUEUE, espTasknodeName } from './relay-link.js';
+export type { EspCluster, EspNodeView, RelayLinkOptions, RelayLinkSettings } from './relay-link.js';
+export { EspService, BRIDGE_NODE_NAME, clusterOf } from './service.js';
+export type { EspServiceOptions, EspServiceSettings } from './service.js';

@@ -288,11 +288,7 @@ class EspTasknode {
     } catch (err) {
       // The node went away mid-stage: say nothing; the relay hands the stage on when this
       // tasknode falls silent (it is closed already or about to be).
-      if (
-        this.#closed ||
-        (err instanceof RtlError && (err.code as string) === 'RTL_ERR_ESP_OFFLINE')
-      )
-        return;
+      if (this.#closed || (err instanceof RtlError && err.code === 'RTL_ERR_ESP_OFFLINE')) return;
       this.#send({
         t: 'STAGE_FAILED',
         id: msg.id,
