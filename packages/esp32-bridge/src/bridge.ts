@@ -51,6 +51,11 @@ export interface EspCommand {
 
 export interface CommandOptions {
   readonly timeoutMs?: number;
+  /**
+   * Send to a node that its retained status calls online but that this bridge has not heard
+   * live yet (a fresh `rtl esp` process); a node that is not there times out.
+   */
+  readonly retained?: boolean;
 }
 
 /** Counters of the bridge as a whole. */
@@ -100,6 +105,7 @@ function parseJson(payload: Buffer): Record<string, unknown> | undefined {
  */
 export class EspBridge {
   readonly #conn: BrokerConnection;
+  readonly #url: string;
   readonly #log: Logger;
   readonly #registry: NodeRegistry;
   readonly #listeners = new Set<(change: NodeChange) => void>();
@@ -120,6 +126,7 @@ export class EspBridge {
 
   private constructor(conn: BrokerConnection, opts: EspBridgeOptions, log: Logger) {
     this.#conn = conn;
+    this.#url = opts.url;
     this.#log = log;
     const beatMs = opts.beatMs ?? 5000;
     this.#registry = new NodeRegistry((opts.liveness ?? 3) * beatMs);
@@ -156,6 +163,11 @@ export class EspBridge {
   }
 
   /** `embedded` when this bridge started the broker, `external` when one answered at the URL. */
+  /** The broker URL this bridge is connected to. */
+  get url(): string {
+    return this.#url;
+  }
+
   get broker(): 'external' | 'embedded' {
     return this.#conn.broker;
   }
@@ -310,7 +322,7 @@ export class EspBridge {
           },
         ),
       );
-    if (node === undefined || !node.alive) {
+    if (node === undefined || !(node.alive || (opts.retained === true && node.online))) {
       const why =
         node === undefined
           ? 'was never heard of (check its id, and that it uses the same broker)'
