@@ -350,7 +350,8 @@ export class EspBridge {
       this.#commandsSent++;
       const body = JSON.stringify({ ...cmd, v: 1, rid, op });
       this.#conn.client.publish(nodeTopic(id, 'cmd'), body, { qos: 1 }, (err) => {
-        if (err === undefined || !this.#pending.has(rid)) return;
+        // MQTT.js passes null (not undefined) when the publish went out.
+        if (!(err instanceof Error) || !this.#pending.has(rid)) return;
         this.#pending.delete(rid);
         clearTimeout(timer);
         reject(

@@ -38,6 +38,8 @@ export interface EspServiceOptions {
   readonly name?: string;
   /** The ESP nodes' beat interval in ms (E-2.3); default 5,000. */
   readonly beatMs?: number;
+  /** The relay's SEND endpoint; default from RELAY_ADDR and RELAY_SEND. */
+  readonly relay?: string;
 }
 
 export class EspService {
@@ -61,8 +63,9 @@ export class EspService {
       log,
       ...(opts.beatMs === undefined ? {} : { beatMs: opts.beatMs }),
     });
+    const relay = opts.relay ?? relayEndpoints(settings).send;
     const link = new RelayLink(clusterOf(bridge), {
-      relay: relayEndpoints(settings).send,
+      relay,
       settings,
       log,
       ...(curve === undefined ? {} : { curve }),
@@ -72,7 +75,7 @@ export class EspService {
       {
         broker: bridge.broker,
         mqtt: settings.MQTT_URL,
-        relay: relayEndpoints(settings).send,
+        relay,
         host: hostname(),
       },
       'ESP32 bridge running',
