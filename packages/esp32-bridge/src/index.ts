@@ -35,3 +35,5 @@ export { RelayLink, ESP_QUEUE, espTasknodeName } from './relay-link.js';
 export type { EspCluster, EspNodeView, RelayLinkOptions, RelayLinkSettings } from './relay-link.js';
 export { EspService, BRIDGE_NODE_NAME, clusterOf } from './service.js';
 export type { EspServiceOptions, EspServiceSettings } from './service.js';
+export { transformStream } from './stream-transform.js';
+export type { TransformStreamOptions, WindowResult } from './stream-transform.js';
