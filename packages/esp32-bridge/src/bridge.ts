@@ -338,7 +338,7 @@ export class EspBridge {
       this.#commandsSent++;
       const body = JSON.stringify({ ...cmd, v: 1, rid, op });
       this.#conn.client.publish(nodeTopic(id, 'cmd'), body, { qos: 1 }, (err) => {
-        if (err === undefined || !this.#pending.has(rid)) return;
+        if (!err || !this.#pending.has(rid)) return;
         this.#pending.delete(rid);
         clearTimeout(timer);
         reject(
