@@ -10,11 +10,13 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import type { Table } from 'apache-arrow';
 import { EspBridge, probeTcp, type EspBridgeOptions } from '../src/index.js';
 
-const MOSQUITTO = 'mqtt://127.0.0.1:1883';
-const mosquittoUp = await probeTcp('127.0.0.1', 1883, 500);
+// Mosquitto (or another real broker) when one answers; RTL_TEST_MQTT_URL points elsewhere.
+const MOSQUITTO = process.env.RTL_TEST_MQTT_URL ?? 'mqtt://127.0.0.1:1883';
+const mosquittoAt = new URL(MOSQUITTO);
+const mosquittoUp = await probeTcp(mosquittoAt.hostname, Number(mosquittoAt.port || 1883), 500);
 if (!mosquittoUp)
   process.stdout.write(
-    'Mosquitto is absent at 127.0.0.1:1883: only the embedded broker is tested\n',
+    `Mosquitto is absent at ${mosquittoAt.host}: only the embedded broker is tested\n`,
   );
 const brokers = ['embedded', ...(mosquittoUp ? ['mosquitto'] : [])] as const;
 
@@ -376,6 +378,22 @@ describe.each(brokers)('EspBridge on %s', (broker) => {
       code: 'RTL_ERR_ESP_TIMEOUT',
     });
     await expect.poll(() => w.bridge.stats().lateReplies, { timeout: 5_000 }).toBe(1);
+    expect(w.bridge.stats().pending).toBe(0);
+  });
+
+  it('[E-2.2] a node that goes away with a command open fails it with RTL_ERR_ESP_OFFLINE', async () => {
+    const w = await makeWorld(broker);
+    const n = await w.node('vanish', () => 'ignore');
+    await expect.poll(() => w.bridge.node(n.id)?.alive, { timeout: 5_000 }).toBe(true);
+    const open = w.bridge
+      .runTask(n.id, 'mean', [], [1, 2], { timeoutMs: 20_000 })
+      .catch((e: unknown) => e); // handled from the start: it may fail before the drop is seen
+    await expect.poll(() => n.received.length, { timeout: 5_000 }).toBe(1);
+    n.drop();
+    expect(await open).toMatchObject({
+      code: 'RTL_ERR_ESP_OFFLINE',
+      message: `node ${n.id} went away before it answered the task command`,
+    });
     expect(w.bridge.stats().pending).toBe(0);
   });
 
