@@ -5,10 +5,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import getPort from 'get-port';
-import { connectAsync, type MqttClient } from 'mqtt';
+import { connectAsync } from 'mqtt';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import type { Table } from 'apache-arrow';
 import { EspBridge, probeTcp, type EspBridgeOptions } from '../src/index.js';
+import { startFakeNode, type FakeNode, type Handler } from './fake-node.js';
 
 // Mosquitto (or another real broker) when one answers; RTL_TEST_MQTT_URL points elsewhere.
 const MOSQUITTO = process.env.RTL_TEST_MQTT_URL ?? 'mqtt://127.0.0.1:1883';
@@ -22,108 +23,6 @@ const brokers = ['embedded', ...(mosquittoUp ? ['mosquitto'] : [])] as const;
 
 const BEAT_MS = 200;
 const P = 'rtl/v1/nodes/';
-
-type Reply = { value: unknown } | { error: { type: string; message: string; traceback: string } };
-type Handler = (
-  cmd: Record<string, unknown>,
-) => Reply | 'ignore' | { late: number; value: unknown };
-
-interface FakeNode {
-  readonly id: string;
-  readonly client: MqttClient;
-  /** Leave cleanly: publish offline, then disconnect. */
-  stop(): Promise<void>;
-  /** Stop beating but stay connected. */
-  silence(): void;
-  /** Vanish without DISCONNECT: the broker publishes the last will. */
-  drop(): void;
-  batch(stream: string, payload: Buffer): void;
-  received: Record<string, unknown>[];
-}
-
-/** A node per E-1 to E-3: retained hello, status with last will, beats, replies to cmd. */
-async function startFakeNode(url: string, id: string, handler: Handler): Promise<FakeNode> {
-  const client = await connectAsync(url, {
-    clientId: `rtl-${id}`,
-    clean: true,
-    keepalive: 15,
-    reconnectPeriod: 0,
-    protocolVersion: 4,
-    will: {
-      topic: `${P}${id}/status`,
-      payload: Buffer.from('{"v":1,"state":"offline"}'),
-      qos: 1,
-      retain: true,
-    },
-  });
-  const hello = {
-    v: 1,
-    id,
-    fw: '0.1.0',
-    platform: 'fake',
-    mem_free: 100_000,
-    tasks: ['add', 'mean'],
-    modules: [],
-    pins: { in: [0, 4], out: [2, 4], adc: [32] },
-    streams: [{ name: 'temp', pin: 32, hz: 10, type: 'f32' }],
-    max_input: 4096,
-  };
-  const received: Record<string, unknown>[] = [];
-  await client.subscribeAsync(`${P}${id}/cmd`, { qos: 1 });
-  client.on('message', (_topic, payload) => {
-    const cmd = JSON.parse(payload.toString()) as Record<string, unknown>;
-    received.push(cmd);
-    const r = handler(cmd);
-    if (r === 'ignore') return;
-    const send = (body: object): void => {
-      client.publish(`${P}${id}/reply`, JSON.stringify({ v: 1, rid: cmd.rid, ...body }), {
-        qos: 1,
-      });
-    };
-    if ('late' in r) setTimeout(() => send({ ok: true, value: r.value }), r.late);
-    else if ('value' in r) send({ ok: true, value: r.value });
-    else send({ ok: false, error: r.error });
-  });
-  await client.publishAsync(`${P}${id}/hello`, JSON.stringify(hello), { qos: 1, retain: true });
-  await client.publishAsync(`${P}${id}/status`, '{"v":1,"state":"online","boot":1}', {
-    qos: 1,
-    retain: true,
-  });
-  const beat = setInterval(() => {
-    if (client.connected)
-      client.publish(
-        `${P}${id}/beat`,
-        JSON.stringify({ v: 1, up_ms: 1, mem_free: 99_000, busy: false }),
-      );
-  }, BEAT_MS);
-  let stopped = false;
-  return {
-    id,
-    client,
-    received,
-    async stop() {
-      clearInterval(beat);
-      if (stopped) return;
-      stopped = true;
-      if (client.connected)
-        await client.publishAsync(`${P}${id}/status`, '{"v":1,"state":"offline"}', {
-          qos: 1,
-          retain: true,
-        });
-      await client.endAsync(true);
-    },
-    silence() {
-      clearInterval(beat);
-    },
-    drop() {
-      clearInterval(beat);
-      client.stream.destroy();
-    },
-    batch(stream, payload) {
-      client.publish(`rtl/v1/sensors/${id}/${stream}`, payload, { qos: 0 });
-    },
-  };
-}
 
 interface World {
   readonly url: string;
