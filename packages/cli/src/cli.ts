@@ -14,6 +14,7 @@ import {
 } from '@rtl/core';
 import { CliError, type Command } from './command.js';
 import { deploy } from './commands/deploy.js';
+import { esp } from './commands/esp.js';
 import { keys } from './commands/keys.js';
 import { restart } from './commands/restart.js';
 import { run } from './commands/run.js';
@@ -32,6 +33,7 @@ export const COMMANDS: readonly Command[] = [
   run,
   tasks,
   deploy,
+  esp,
   keys,
   stop,
   restart,

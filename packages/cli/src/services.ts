@@ -1,6 +1,6 @@
 /**
- * The services `rtl start` runs, as a list: the relay, then TASK_WORKERS tasknodes. A new
- * service (the ESP32 bridge, the plotnode) is one more entry: where its entry script is, its
+ * The services `rtl start` runs, as a list: the relay, TASK_WORKERS tasknodes, the ESP32
+ * bridge. A new service (the plotnode) is one more entry: where its entry script is, its
  * arguments, its stop tier, and how to tell from the relay's status that it is up.
  */
 import { existsSync } from 'node:fs';
@@ -59,6 +59,19 @@ function tasknode(name: string, entry: string): ServiceSpec {
   };
 }
 
+/** The ESP32 bridge: up once it stands at the relay as its own (credit-less) tasknode. */
+function bridge(): ServiceSpec {
+  return {
+    name: 'esp32-bridge',
+    kind: 'esp32-bridge',
+    entry: entryOf('@rtl/esp32-bridge/main'),
+    args: [],
+    tier: 1,
+    ready: (status, pid) =>
+      status.nodes.some((n) => n.name === 'esp32-bridge' && n.pid === pid && n.alive),
+  };
+}
+
 /** What `rtl start` runs for this config, in start order. */
 export function plannedServices(config: Config): ServiceSpec[] {
   const services = [relay()];
@@ -67,5 +80,6 @@ export function plannedServices(config: Config): ServiceSpec[] {
     for (let i = 1; i <= config.TASK_WORKERS; i++)
       services.push(tasknode(`tasknode-${String(i)}`, entry));
   }
+  services.push(bridge());
   return services;
 }

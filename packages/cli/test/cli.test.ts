@@ -115,6 +115,8 @@ async function cluster(): Promise<Cluster> {
     RTL_RELAY_RECV: String(recv),
     RTL_RELAY_SEND: String(send),
     RTL_RELAY_PUBLISHER: String(publish),
+    // Each cluster's bridge gets a broker of its own (embedded: nothing listens there).
+    RTL_MQTT_URL: `mqtt://127.0.0.1:${String(await getPort())}`,
   };
   return { env, runDir, recv };
 }
@@ -141,8 +143,11 @@ describe('rtl start, status, run, stop', () => {
     expect(started.stdout).toContain(`tcp://127.0.0.1:${c.env.RTL_RELAY_SEND}`);
     expect(started.stdout).toContain(`tcp://127.0.0.1:${c.env.RTL_RELAY_PUBLISHER}`);
     expect(started.stdout).toContain('rtl run examples/quickstart.json');
+    expect(started.stdout).toContain(`esp32     esp32-bridge (pid `);
+    expect(started.stdout).toContain(c.env.RTL_MQTT_URL);
     const pids = recordedPids(c.runDir);
-    expect(pids).toHaveLength(3);
+    // The relay, two tasknodes and the ESP32 bridge.
+    expect(pids).toHaveLength(4);
     for (const pid of pids) expect(isAlive(pid)).toBe(true);
 
     const again = await rtl(['start'], c.env);
@@ -159,6 +164,7 @@ describe('rtl start, status, run, stop', () => {
     for (const l of nodeLines)
       expect(l).toMatch(/^\s+tasknode-[12]\s+alive\s.*\sneuron_h1,neuron_h2$/);
     expect(status.stdout).toContain(`pid ${String(pids[0])}`);
+    expect(status.stdout).toMatch(/^\s+esp32-bridge\s+alive\s/m);
 
     // The expected result, from the example's data with a plain loop: stage 0 adds and
     // multiplies x and y, stage 1 keeps x > 4, stage 2 averages sum.

@@ -140,6 +140,28 @@ export const ERROR_CODES = {
     fix: 'Mark the key as deployer in the allow-list (`<key> <name> deployer`; the relay re-reads the file), or deploy from a client whose key is marked so.',
     retry: false,
   },
+  RTL_ERR_MQTT_UNREACHABLE: {
+    meaning: 'No MQTT broker answered at MQTT_URL, and the bridge was not to start one there.',
+    fix: 'Start a broker (mosquitto) at MQTT_URL, correct MQTT_URL, or set MQTT_EMBEDDED=auto with a local MQTT_URL so the bridge starts its own.',
+    retry: true,
+  },
+  RTL_ERR_ESP_OFFLINE: {
+    meaning:
+      'A command went to an ESP node that is not alive (offline, silent past its beats, or never heard of), or the node went away before it answered.',
+    fix: 'Check the node is powered and on the network (`nodes()` lists lastSeen); send the command again once it is alive.',
+    retry: true,
+  },
+  RTL_ERR_ESP_TIMEOUT: {
+    meaning: 'An ESP node did not answer a command in time (E-3.4); a late answer is dropped.',
+    fix: 'Raise `timeoutMs` for slow commands, or check the node is not stuck in a long task (its beat says busy).',
+    retry: true,
+  },
+  RTL_ERR_ESP_RAISED: {
+    meaning:
+      'The MicroPython code of a command raised on the ESP node (or the node could not parse the command: BadCommand).',
+    fix: "Read detail.type and detail.traceback (the node's sys.print_exception) and fix the code, task or arguments sent.",
+    retry: false,
+  },
   RTL_ERR_INTERNAL: {
     meaning: 'A bug in rtl.',
     fix: 'Report it with the log lines around it.',

@@ -189,6 +189,11 @@ function printStarted(config: Config, record: RunRecord, status: ClusterStatus):
     );
   if (nodes.length > 0)
     console.log(`  tasknodes ${nodes.map((n) => `${n.name} (pid ${String(n.pid)})`).join(', ')}`);
+  const bridge = record.services.find((s) => s.kind === 'esp32-bridge');
+  if (bridge !== undefined)
+    console.log(
+      `  esp32     ${bridge.name} (pid ${String(bridge.pid)}), MQTT ${config.MQTT_URL} (an embedded broker when nothing answered there)`,
+    );
   console.log(`  logs      ${logDir(config.RUN_DIR)}/<name>.log`);
   console.log(`  record    ${recordPath(config.RUN_DIR)}`);
   console.log('');

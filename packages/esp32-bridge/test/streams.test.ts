@@ -1,0 +1,138 @@
+/**
+ * Sensor streams into windowed transforms: 200 nodes (protocol-level fakes on a real broker)
+ * each stream 10 samples/s in batches (E-4.1); a transform attached to every stream with a
+ * count window runs each window on the cluster (a real relay and tasknodes); every window's
+ * result is checked against the samples that were sent.
+ */
+import { randomUUID } from 'node:crypto';
+import getPort from 'get-port';
+import { connectAsync } from 'mqtt';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { EspBridge, probeTcp, transformStream, type WindowResult } from '../src/index.js';
+import { world } from '../../relay/test/helpers.js';
+import { startFakeNode, type FakeNode } from './fake-node.js';
+
+const MOSQUITTO = 'mqtt://127.0.0.1:1883';
+const mosquittoUp = await probeTcp('127.0.0.1', 1883, 500);
+const brokers = ['embedded', ...(mosquittoUp ? ['mosquitto'] : [])] as const;
+
+const NODES = 200;
+const BATCHES = 3;
+const PER_BATCH = 10;
+const DT_US = 100_000; // 10 samples/s
+const T0 = 1_700_000_000_000;
+
+/** The sample a node sends: exact in float32 (integers below 2^24). */
+function sample(node: number, batch: number, i: number): number {
+  return node * 1000 + batch * PER_BATCH + i;
+}
+
+function f32Batch(seq: number, t0: number, values: readonly number[]): Buffer {
+  const buf = Buffer.alloc(24 + values.length * 4);
+  buf.write('RS', 0, 'latin1');
+  buf.writeUInt8(1, 2); // version
+  buf.writeUInt8(1, 3); // f32
+  buf.writeUInt32LE(seq, 4);
+  buf.writeBigUInt64LE(BigInt(t0), 8);
+  buf.writeUInt32LE(DT_US, 16);
+  buf.writeUInt16LE(values.length, 20);
+  buf.writeUInt16LE(1, 22); // t0 is Unix time
+  values.forEach((v, i) => buf.writeFloatLE(v, 24 + i * 4));
+  return buf;
+}
+
+function col(
+  t: { getChild(n: string): { toArray(): ArrayLike<number> } | null },
+  n: string,
+): number[] {
+  return Array.from(t.getChild(n)?.toArray() ?? []);
+}
+
+describe.each(brokers)('sensor streams on %s', (broker) => {
+  it('200 nodes at 10 samples/s into windowed transforms: every window result is right', async () => {
+    const w = await world(2);
+    const url = broker === 'embedded' ? `mqtt://127.0.0.1:${String(await getPort())}` : MOSQUITTO;
+    const bridge = await EspBridge.start({ url, embedded: 'auto', beatMs: 1000 });
+    const run = randomUUID().slice(0, 8);
+    const nodes: FakeNode[] = [];
+    onTestFinished(async () => {
+      await Promise.all(nodes.map((n) => n.stop().catch(() => undefined)));
+      if (broker === 'mosquitto') {
+        const janitor = await connectAsync(url, {
+          clientId: `rtl-janitor-${run}`,
+          reconnectPeriod: 0,
+        });
+        for (const n of nodes)
+          for (const kind of ['hello', 'status'])
+            await janitor.publishAsync(`rtl/v1/nodes/${n.id}/${kind}`, '', {
+              qos: 1,
+              retain: true,
+            });
+        await janitor.endAsync();
+      }
+      await bridge.close();
+    });
+    for (let i = 0; i < NODES; i++)
+      nodes.push(
+        await startFakeNode(url, `st${run}-${String(i)}`, () => 'ignore', { beatMs: 1000 }),
+      );
+
+    const doc = {
+      '0': { tasks: { task_multiply: { operations: [{ a: 'value', b: 2, column: 'twice' }] } } },
+    };
+    // Attach a transform to every stream before the samples come.
+    const results = nodes.map(() => [] as WindowResult[]);
+    const attached = nodes.map(async (n, i) => {
+      const it = transformStream(bridge, w.client, `${n.id}/temp`, { count: PER_BATCH }, doc);
+      for await (const r of it) {
+        results[i]?.push(r);
+        if ((results[i]?.length ?? 0) === BATCHES) return;
+      }
+    });
+
+    for (let b = 0; b < BATCHES; b++) {
+      const t0 = T0 + b * PER_BATCH * (DT_US / 1000);
+      nodes.forEach((n, i) =>
+        n.batch(
+          'temp',
+          f32Batch(
+            b,
+            t0,
+            Array.from({ length: PER_BATCH }, (_, k) => sample(i, b, k)),
+          ),
+        ),
+      );
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    await Promise.all(attached);
+
+    for (let i = 0; i < NODES; i++) {
+      const got = results[i] ?? [];
+      expect(got.map((r) => r.index)).toEqual([0, 1, 2]);
+      for (const [b, r] of got.entries()) {
+        const want = Array.from({ length: PER_BATCH }, (_, k) => sample(i, b, k));
+        const times = Array.from({ length: PER_BATCH }, (_, k) => T0 + b * 1000 + k * 100);
+        expect(col(r.window, 'value')).toEqual(want);
+        expect(col(r.window, 'timestamp')).toEqual(times);
+        expect(col(r.result, 'twice')).toEqual(want.map((v) => 2 * v));
+      }
+    }
+    const ms = results
+      .flat()
+      .map((r) => r.ms)
+      .sort((x, y) => x - y);
+    const at = (q: number): string =>
+      (ms[Math.min(ms.length - 1, Math.floor(q * ms.length))] ?? 0).toFixed(1);
+    process.stderr.write(
+      `streams (${broker}): ${String(ms.length)} windows, window complete to result p50 ${at(0.5)} ms, p99 ${at(0.99)} ms\n`,
+    );
+    const info = bridge.streams().filter((s) => s.node.startsWith(`st${run}-`));
+    expect(info).toHaveLength(NODES);
+    for (const s of info) {
+      expect(s.samples).toBe(BATCHES * PER_BATCH);
+      expect(s.lost).toBe(0);
+      expect(s.dropped).toBe(0);
+      expect(s.windowsDropped).toBe(0);
+    }
+  }, 60_000);
+});
