@@ -122,3 +122,16 @@ export async function startFakeNode(
     },
   };
 }
+
+/** Clear the retained hello and status of these nodes (they persist in Mosquitto). */
+export async function clearRetained(
+  url: string,
+  run: string,
+  ids: readonly string[],
+): Promise<void> {
+  const janitor = await connectAsync(url, { clientId: `rtl-janitor-${run}`, reconnectPeriod: 0 });
+  for (const id of ids)
+    for (const kind of ['hello', 'status'])
+      await janitor.publishAsync(`${P}${id}/${kind}`, '', { qos: 1, retain: true });
+  await janitor.endAsync();
+}

@@ -5,7 +5,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import getPort from 'get-port';
-import { connectAsync } from 'mqtt';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { Store } from '@rtl/core';
 import { Relay } from '@rtl/relay';
@@ -13,7 +12,7 @@ import { Client } from '@rtl/client';
 import { createBundledRegistry } from '@rtl/tasks';
 import { EspService, probeTcp } from '../src/index.js';
 import { testConfig, waitFor } from '../../relay/test/helpers.js';
-import { startFakeNode, type FakeNode, type Handler } from './fake-node.js';
+import { clearRetained, startFakeNode, type FakeNode, type Handler } from './fake-node.js';
 
 const MOSQUITTO = 'mqtt://127.0.0.1:1883';
 const mosquittoUp = await probeTcp('127.0.0.1', 1883, 500);
@@ -58,17 +57,13 @@ async function world(broker: (typeof brokers)[number]): Promise<{
   onTestFinished(async () => {
     await client.close();
     await Promise.all(nodes.map((n) => n.stop().catch(() => undefined)));
-    if (broker === 'mosquitto') {
-      // Retained hello and status persist in Mosquitto: clear what this test made.
-      const janitor = await connectAsync(url, {
-        clientId: `rtl-janitor-${run}`,
-        reconnectPeriod: 0,
-      });
-      for (const n of nodes)
-        for (const kind of ['hello', 'status'])
-          await janitor.publishAsync(`rtl/v1/nodes/${n.id}/${kind}`, '', { qos: 1, retain: true });
-      await janitor.endAsync();
-    }
+    // Retained hello and status persist in Mosquitto: clear what this test made.
+    if (broker === 'mosquitto')
+      await clearRetained(
+        url,
+        run,
+        nodes.map((n) => n.id),
+      );
     await service.close();
     await relay.close();
     await store.close();

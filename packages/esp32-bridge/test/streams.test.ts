@@ -6,11 +6,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import getPort from 'get-port';
-import { connectAsync } from 'mqtt';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { EspBridge, probeTcp, transformStream, type WindowResult } from '../src/index.js';
 import { world } from '../../relay/test/helpers.js';
-import { startFakeNode, type FakeNode } from './fake-node.js';
+import { clearRetained, startFakeNode, type FakeNode } from './fake-node.js';
 
 const MOSQUITTO = 'mqtt://127.0.0.1:1883';
 const mosquittoUp = await probeTcp('127.0.0.1', 1883, 500);
@@ -57,19 +56,13 @@ describe.each(brokers)('sensor streams on %s', (broker) => {
     const nodes: FakeNode[] = [];
     onTestFinished(async () => {
       await Promise.all(nodes.map((n) => n.stop().catch(() => undefined)));
-      if (broker === 'mosquitto') {
-        const janitor = await connectAsync(url, {
-          clientId: `rtl-janitor-${run}`,
-          reconnectPeriod: 0,
-        });
-        for (const n of nodes)
-          for (const kind of ['hello', 'status'])
-            await janitor.publishAsync(`rtl/v1/nodes/${n.id}/${kind}`, '', {
-              qos: 1,
-              retain: true,
-            });
-        await janitor.endAsync();
-      }
+      // Retained hello and status persist in Mosquitto: clear what this test made.
+      if (broker === 'mosquitto')
+        await clearRetained(
+          url,
+          run,
+          nodes.map((n) => n.id),
+        );
       await bridge.close();
     });
     for (let i = 0; i < NODES; i++)
