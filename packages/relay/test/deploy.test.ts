@@ -14,7 +14,7 @@ import { Relay } from '@rtl/relay';
 import { Tasknode } from '@rtl/tasknode';
 import { Client } from '@rtl/client';
 import { createBundledRegistry, registerBundledFunctions } from '@rtl/tasks';
-import { rng, testConfig, waitFor, world, type World } from './helpers.js';
+import { rng, testConfig, waitFor, whenPortsFree, world, type World } from './helpers.js';
 
 const repo = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -338,7 +338,9 @@ describe('a relay restart keeps deployed modules', () => {
       RELAY_SEND: port(relay1.endpoints.send),
       RELAY_PUBLISHER: port(relay1.endpoints.publish),
     };
-    const relay2 = await Relay.start(again, { catalog: createBundledRegistry(), store });
+    const relay2 = await whenPortsFree(() =>
+      Relay.start(again, { catalog: createBundledRegistry(), store }),
+    );
     closers.push(() => relay2.close());
     const client2 = new Client({ relay: relay2.endpoints.recv, store: false, timeoutMs: 20_000 });
     closers.push(() => client2.close());

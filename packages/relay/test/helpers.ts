@@ -110,3 +110,19 @@ export function rng(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/**
+ * Run `start` (a Relay.start on fixed ports) again while a relay of this process that just
+ * closed still releases them (ZeroMQ closes sockets in the background): retried for 5 s.
+ */
+export async function whenPortsFree<T>(start: () => Promise<T>): Promise<T> {
+  const end = Date.now() + 5000;
+  for (;;) {
+    try {
+      return await start();
+    } catch (err) {
+      if (!(err instanceof Error && /in use/.test(err.message)) || Date.now() > end) throw err;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}

@@ -13,7 +13,7 @@ import { Relay } from '@rtl/relay';
 import { Tasknode } from '@rtl/tasknode';
 import { Client, chain, group, task } from '@rtl/client';
 import { createBundledRegistry } from '@rtl/tasks';
-import { moduleDir, tempDir, testConfig, waitFor, world } from './helpers.js';
+import { moduleDir, tempDir, testConfig, waitFor, whenPortsFree, world } from './helpers.js';
 import { clusterEnv, freePort, rawClient, spawnService, type Proc } from './procs.js';
 
 /** Function tasks for these tests, deployed to the cluster. */
@@ -90,20 +90,10 @@ async function inProcessRelay(
  * Relay.start on fixed ports, again while the previous relay of this process still releases
  * them (ZeroMQ closes sockets in the background): retried for up to 5 s.
  */
-async function startAgain(config: Config, store: Store): Promise<Relay> {
-  const end = Date.now() + 5000;
-  for (;;) {
-    try {
-      return await Relay.start(config, {
-        catalog: createBundledRegistry(),
-        store,
-        moduleDir: moduleDir(),
-      });
-    } catch (err) {
-      if (!(err instanceof RtlError && /in use/.test(err.message)) || Date.now() > end) throw err;
-      await sleep(50);
-    }
-  }
+function startAgain(config: Config, store: Store): Promise<Relay> {
+  return whenPortsFree(() =>
+    Relay.start(config, { catalog: createBundledRegistry(), store, moduleDir: moduleDir() }),
+  );
 }
 
 function portOf(endpoint: string): string {
