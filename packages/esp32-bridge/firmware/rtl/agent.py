@@ -108,9 +108,14 @@ class Agent:
     def up_ms(self):
         return self._tick()
 
-    def idle_ms(self):
-        """How long main.py may sleep before the next poll (at most 20 ms)."""
-        d = 20
+    def idle_ms(self, cap=20):
+        """How long main.py may sleep before the next poll (at most cap ms)."""
+        up = self._up_us // 1000
+        if self.client is None:
+            d = min(cap, self._next_connect - up)
+        else:
+            d = min(cap, self._next_beat - up, self._last_tx + self.cfg["broker"]["keepalive"] * 500 - up)
+        d = max(0, d)
         for s in self.streams:
             if s.next_us is not None:
                 d = min(d, max(0, (s.next_us - self._up_us) // 1000))

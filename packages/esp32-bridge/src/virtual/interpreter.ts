@@ -104,6 +104,17 @@ export class Interpreter {
     });
   }
 
+  /**
+   * A JS function that calls the Python callable `expr` (evaluated once) with this
+   * interpreter's globals installed: no compile per call, unlike `exec`.
+   */
+  fn(expr: string): (...args: unknown[]) => unknown {
+    const f = this.value(expr);
+    if (typeof f !== 'function') throw new Error(`MicroPython: ${expr} is not callable`);
+    const call = f as (...args: unknown[]) => unknown;
+    return (...args: unknown[]) => this.run(() => call(...args));
+  }
+
   get fs(): MicroPython['FS'] {
     return this.mp.FS;
   }

@@ -52,12 +52,22 @@ interface Conn {
   client: MqttClient;
   queue: { topic: string; payload: string }[];
   error: string;
+  /**
+   * Publishes and subscribes the firmware made before the CONNACK, sent in order once it
+   * comes (umqtt's connect blocks until then; MQTT.js's offline queue may not keep order).
+   */
+  early: (() => void)[] | undefined;
 }
 
 const ID_RE = /^[A-Za-z0-9_-]{1,32}$/;
 const here = dirname(fileURLToPath(import.meta.url));
 /** The firmware directory (src/virtual and dist/virtual are both two levels down). */
 export const FIRMWARE_DIR = join(here, '..', '..', 'firmware');
+/**
+ * The longest the node sleeps between polls. A board polls its socket every 20 ms; here an
+ * arriving message wakes the node at once, so it sleeps until its next sample, beat or this.
+ */
+const IDLE_CAP_MS = 100;
 const SKIP = new Set(['dev', 'proc', 'tmp', 'home', 'lib']);
 
 function firmwareFiles(dir: string, prefix = ''): Map<string, string> {
@@ -76,7 +86,10 @@ function firmwareFiles(dir: string, prefix = ''): Map<string, string> {
 export class VirtualEsp32 {
   readonly id: string;
   private interp: Interpreter | undefined;
+  private step: { poll: () => unknown; idle: (cap: number) => unknown } | undefined;
   private conns = new Map<number, Conn>();
+  /** Connections the firmware closed whose close has not finished. */
+  private closing = new Set<Promise<void>>();
   private nextHandle = 1;
   private timer: NodeJS.Timeout | undefined;
   private bootAt = 0;
@@ -151,6 +164,7 @@ export class VirtualEsp32 {
     interp.registerJsModule('_vmachine', this.machineModule());
     interp.exec('import os\nos.chdir("/")\nexec(open("/boot.py").read(), {"__name__": "boot"})');
     interp.exec('from rtl import agent as _rtl_agent\n_node = _rtl_agent.Agent()');
+    this.step = { poll: interp.fn('_node.poll'), idle: interp.fn('_node.idle_ms') };
     this.boots++;
     this.running = true;
     this.schedule(0);
@@ -166,12 +180,12 @@ export class VirtualEsp32 {
   }
 
   private poll(): void {
-    const interp = this.interp;
-    if (!this.running || interp === undefined) return;
-    let idle = 20;
+    const step = this.step;
+    if (!this.running || step === undefined) return;
+    let idle = IDLE_CAP_MS;
     try {
-      interp.exec('_node.poll()');
-      idle = Number(interp.value('_node.idle_ms()'));
+      step.poll();
+      idle = Number(step.idle(IDLE_CAP_MS));
     } catch (e) {
       if (!this.resetRequested) {
         process.stderr.write(`virtual ESP32 ${this.id}: ${String(e).slice(0, 2000)}\n`);
@@ -181,7 +195,7 @@ export class VirtualEsp32 {
       void this.restart();
       return;
     }
-    this.schedule(Math.max(1, Math.min(idle, 20)));
+    this.schedule(Math.max(1, Math.min(idle, IDLE_CAP_MS)));
   }
 
   private snapshot(): void {
@@ -207,6 +221,7 @@ export class VirtualEsp32 {
     this.snapshot();
     await this.closeAll(false);
     this.interp = undefined;
+    this.step = undefined;
     await this.boot();
   }
 
@@ -221,7 +236,9 @@ export class VirtualEsp32 {
       );
     }
     this.conns.clear();
-    await Promise.all(ends);
+    // A reboot must not connect again (same client id) before the old DISCONNECT is done:
+    // the broker would take the old session over and publish its last will.
+    await Promise.all([...ends, ...this.closing]);
   }
 
   /** Drops the MQTT connection without DISCONNECT (the broker publishes the will) and halts. */
@@ -230,6 +247,7 @@ export class VirtualEsp32 {
     if (this.timer !== undefined) clearTimeout(this.timer);
     await this.closeAll(true);
     this.interp = undefined;
+    this.step = undefined;
   }
 
   /** Goes away cleanly: the agent publishes its offline status and disconnects. */
@@ -243,6 +261,23 @@ export class VirtualEsp32 {
     }
     await this.closeAll(false);
     this.interp = undefined;
+    this.step = undefined;
+  }
+
+  /**
+   * Stops running the firmware but keeps the connection up, as a board stuck in a long
+   * computation: commands queue up unanswered and beats stop. `kill()` or `stop()` after.
+   */
+  freeze(): void {
+    this.running = false;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+  }
+
+  /** Messages that arrived and the firmware has not taken yet. */
+  get inbox(): number {
+    let n = 0;
+    for (const c of this.conns.values()) n += c.queue.length;
+    return n;
   }
 
   /** Sets the level an external circuit puts on an input pin. */
@@ -284,7 +319,12 @@ export class VirtualEsp32 {
               }
             : {}),
         });
-        const c: Conn = { client, queue: [], error: '' };
+        const c: Conn = { client, queue: [], error: '', early: [] };
+        client.once('connect', () => {
+          const early = c.early ?? [];
+          c.early = undefined;
+          for (const f of early) f();
+        });
         client.on('message', (topic, payload) => {
           c.queue.push({ topic, payload: payload.toString('hex') });
           this.schedule(0);
@@ -300,10 +340,23 @@ export class VirtualEsp32 {
       },
       error: (h: number): string => conn(h)?.error ?? 'EBADF',
       publish: (h: number, topic: string, hex: string, retain: boolean, qos: number): void => {
-        conn(h)?.client.publish(topic, Buffer.from(hex, 'hex'), { retain, qos: qos === 1 ? 1 : 0 });
+        const c = conn(h);
+        if (c === undefined) return;
+        const payload = Buffer.from(hex, 'hex');
+        const send = (): void => {
+          c.client.publish(topic, payload, { retain, qos: qos === 1 ? 1 : 0 });
+        };
+        if (c.early === undefined) send();
+        else c.early.push(send);
       },
       subscribe: (h: number, topic: string, qos: number): void => {
-        conn(h)?.client.subscribe(topic, { qos: qos === 1 ? 1 : 0 });
+        const c = conn(h);
+        if (c === undefined) return;
+        const send = (): void => {
+          c.client.subscribe(topic, { qos: qos === 1 ? 1 : 0 });
+        };
+        if (c.early === undefined) send();
+        else c.early.push(send);
       },
       next_topic: (h: number): string | null => conn(h)?.queue[0]?.topic ?? null,
       next_payload: (h: number): string => conn(h)?.queue.shift()?.payload ?? '',
@@ -311,7 +364,11 @@ export class VirtualEsp32 {
         const c = conn(h);
         if (c === undefined) return;
         this.conns.delete(h);
-        c.client.end(false);
+        const done = new Promise<void>((resolve) => {
+          c.client.end(false, {}, () => resolve());
+        });
+        this.closing.add(done);
+        void done.then(() => this.closing.delete(done));
       },
       close: (h: number): void => {
         const c = conn(h);
