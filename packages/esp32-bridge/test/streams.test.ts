@@ -2,13 +2,15 @@
  * Sensor streams into windowed transforms: 200 nodes (protocol-level fakes on a real broker)
  * each stream 10 samples/s in batches (E-4.1); a transform attached to every stream with a
  * count window runs each window on the cluster (a real relay and tasknodes); every window's
- * result is checked against the samples that were sent.
+ * result is checked against the samples that were sent. Then the same with 200 virtual nodes
+ * running the real firmware, sampling a simulated ADC.
  */
 import { randomUUID } from 'node:crypto';
 import getPort from 'get-port';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { EspBridge, probeTcp, transformStream, type WindowResult } from '../src/index.js';
 import { world } from '../../relay/test/helpers.js';
+import { VirtualEsp32 } from '../src/virtual/index.js';
 import { clearRetained, startFakeNode, type FakeNode } from './fake-node.js';
 
 const MOSQUITTO = 'mqtt://127.0.0.1:1883';
@@ -128,4 +130,75 @@ describe.each(brokers)('sensor streams on %s', (broker) => {
       expect(s.windowsDropped).toBe(0);
     }
   }, 60_000);
+
+  it('200 virtual nodes running the firmware, 10 samples/s each from their ADC: every window is samples they took, and its result is right', async () => {
+    const w = await world(2);
+    const url = broker === 'embedded' ? `mqtt://127.0.0.1:${String(await getPort())}` : MOSQUITTO;
+    const bridge = await EspBridge.start({ url, embedded: 'auto', beatMs: 1000 });
+    const run = randomUUID().slice(0, 8);
+    const nodes: VirtualEsp32[] = [];
+    onTestFinished(async () => {
+      await Promise.all(nodes.map((n) => n.stop().catch(() => undefined)));
+      if (broker === 'mosquitto')
+        await clearRetained(
+          url,
+          run,
+          nodes.map((n) => n.id),
+        );
+      await bridge.close();
+    });
+    // Every ADC read gives the next integer: the values a node took are 0, 1, 2, ... (its log).
+    const taken = Array.from({ length: NODES }, () => 0);
+    for (let i = 0; i < NODES; i++)
+      nodes.push(
+        await VirtualEsp32.start({
+          brokerUrl: url,
+          id: `vs${run}-${String(i)}`,
+          beatMs: 1000,
+          heapBytes: 64 * 1024,
+          streams: [{ name: 'adc', pin: 34, hz: 10, type: 'u16' }],
+          signals: { 34: () => (taken[i] = (taken[i] ?? 0) + 1) - 1 },
+        }),
+      );
+    const doc = {
+      '0': { tasks: { task_multiply: { operations: [{ a: 'value', b: 2, column: 'twice' }] } } },
+    };
+    const WINDOWS = 3;
+    const results = nodes.map(() => [] as WindowResult[]);
+    await Promise.all(
+      nodes.map(async (n, i) => {
+        const it = transformStream(bridge, w.client, `${n.id}/adc`, { count: PER_BATCH }, doc);
+        for await (const r of it) {
+          results[i]?.push(r);
+          if ((results[i]?.length ?? 0) === WINDOWS) return;
+        }
+      }),
+    );
+    for (let i = 0; i < NODES; i++) {
+      const got = results[i] ?? [];
+      expect(got.map((r) => r.index)).toEqual([0, 1, 2]);
+      let prev = -1;
+      for (const r of got) {
+        const v = col(r.window, 'value');
+        const t = col(r.window, 'timestamp');
+        expect(v).toHaveLength(PER_BATCH);
+        // consecutive reads of this node's ADC, later than the previous window's, never
+        // more than it took
+        const v0 = v[0] ?? -1;
+        expect(v0).toBeGreaterThan(prev);
+        expect(v).toEqual(Array.from({ length: PER_BATCH }, (_, k) => v0 + k));
+        expect(v0 + PER_BATCH).toBeLessThanOrEqual(taken[i] ?? 0);
+        prev = v[PER_BATCH - 1] ?? prev;
+        // 10 samples/s: 100 ms apart
+        expect(t.slice(1).map((x, k) => x - (t[k] ?? 0))).toEqual(Array(PER_BATCH - 1).fill(100));
+        expect(col(r.result, 'twice')).toEqual(v.map((x) => 2 * x));
+      }
+    }
+    const info = bridge.streams().filter((s) => s.node.startsWith(`vs${run}-`));
+    expect(info).toHaveLength(NODES);
+    for (const s of info) {
+      expect(s.lost).toBe(0);
+      expect(s.dropped).toBe(0);
+    }
+  }, 120_000);
 });
