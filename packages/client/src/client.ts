@@ -79,6 +79,11 @@ export interface ExecuteOptions {
   readonly events?: boolean;
   /** Job id (default: a random UUID). Submitting the same id twice runs the job once. */
   readonly id?: string;
+  /**
+   * Have the relay publish the result on PUBLISH under this topic when the job is done
+   * (EVENT `job.result`, the result's Arrow frames after the header; docs/protocol.md P-7.1).
+   */
+  readonly publish?: string;
 }
 
 export interface SubmitCanvasOptions {
@@ -242,7 +247,7 @@ export class Client implements AsyncDisposable {
 
   /** Submit a transform document; returns its job handle at once. */
   execute(doc: unknown, opts: ExecuteOptions = {}): Job {
-    return this.#newJob(opts, (job) => this.#submit(job, doc, opts.data));
+    return this.#newJob(opts, (job) => this.#submit(job, doc, opts.data, opts.publish));
   }
 
   /**
@@ -453,7 +458,7 @@ export class Client implements AsyncDisposable {
     }
   }
 
-  async #submit(job: Job, doc: unknown, data: unknown): Promise<void> {
+  async #submit(job: Job, doc: unknown, data: unknown, publish?: string): Promise<void> {
     let ref: DataRef = { kind: 'none' };
     let payload: Uint8Array[] = [];
     if (data !== undefined && data !== null) {
@@ -483,6 +488,7 @@ export class Client implements AsyncDisposable {
         data: ref,
         events: job._wantsEvents,
         store: storeId,
+        ...(publish === undefined ? {} : { publish }),
       },
       payload,
     );

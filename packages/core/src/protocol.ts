@@ -113,6 +113,11 @@ export interface Submit extends Base {
   readonly events: boolean;
   /** The store the client can read results from by reference (`host:path`), '' if none. */
   readonly store: string;
+  /**
+   * Publish the job's result on PUBLISH under this topic when it is done (an EVENT
+   * `job.result` whose data frames are the result; best effort). [P-7.1]
+   */
+  readonly publish?: string;
 }
 export interface Accepted extends Base {
   readonly t: 'ACCEPTED';
@@ -246,6 +251,8 @@ export interface EventMsg extends Base {
   readonly t: 'EVENT';
   readonly topic: string;
   readonly event: Record<string, unknown>;
+  /** The result a `job.result` event carries (its frames follow the header). */
+  readonly data?: DataRef;
 }
 
 export type Message =
@@ -303,6 +310,7 @@ const SPECS: Readonly<Record<MessageType, Spec>> = {
     events: 'bool',
     store: 'str',
     timeoutMs: 'num?',
+    publish: 'str?',
   },
   ACCEPTED: { id: 'str' },
   REJECTED: { id: 'str', error: 'error' },
@@ -341,7 +349,7 @@ const SPECS: Readonly<Record<MessageType, Spec>> = {
     removed: 'strs',
     nodes: 'arr',
   },
-  EVENT: { topic: 'str', event: 'obj' },
+  EVENT: { topic: 'str', event: 'obj', data: 'data?' },
   BATCH: { sizes: 'arr' },
 };
 

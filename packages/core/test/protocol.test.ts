@@ -325,7 +325,7 @@ describe('golden fixtures (protocol v1)', () => {
       const head = frames(msg)[0] as Buffer;
       expect(hex(head)).toBe(golden);
       expect(hex(head)).toBe(hex(Buffer.from(cbor({ v: 1, ...msg }))));
-      const payload = 'data' in msg && msg.data.kind === 'cbor' ? [Buffer.from([0x60])] : [];
+      const payload = 'data' in msg && msg.data?.kind === 'cbor' ? [Buffer.from([0x60])] : [];
       expect(accepted(decodeMessage([head, ...payload])).msg).toEqual({ v: 1, ...msg });
     },
   );

@@ -14,7 +14,8 @@
  * Windows that come while a result is still on its way wait in the bridge's bounded queue
  * (the oldest are dropped and counted when it is full): a slow transform never grows memory.
  * Each window is a job of its own (id `<prefix>-<index>`), so its events are on PUBLISH under
- * `job.<prefix>-<index>`.
+ * `job.<prefix>-<index>`, and its result under `stream.<node>.<stream>` (an EVENT `job.result`
+ * with the window's job id and the result's Arrow frames; docs/protocol.md P-7.1).
  */
 import { randomUUID } from 'node:crypto';
 import type { Table } from 'apache-arrow';
@@ -38,6 +39,8 @@ export interface TransformStreamOptions {
   readonly idPrefix?: string;
   /** Publish each window job's events on PUBLISH (default true). */
   readonly events?: boolean;
+  /** The PUBLISH topic of the results; default `stream.<node>.<stream>`; '' for none. */
+  readonly publish?: string;
 }
 
 export async function* transformStream(
@@ -49,11 +52,19 @@ export async function* transformStream(
   opts: TransformStreamOptions = {},
 ): AsyncGenerator<WindowResult> {
   const prefix = opts.idPrefix ?? `stream.${stream.replace('/', '.')}.${randomUUID().slice(0, 8)}`;
+  const topic = opts.publish ?? `stream.${stream.replace('/', '.')}`;
   let index = 0;
   for await (const w of bridge.subscribe(stream, window)) {
     const t0 = performance.now();
     const id = `${prefix}-${String(index)}`;
-    const result = await client.execute(doc, { data: w, id, events: opts.events ?? true }).result();
+    const result = await client
+      .execute(doc, {
+        data: w,
+        id,
+        events: opts.events ?? true,
+        ...(topic === '' ? {} : { publish: topic }),
+      })
+      .result();
     yield { index, window: w, result, ms: performance.now() - t0 };
     index++;
   }

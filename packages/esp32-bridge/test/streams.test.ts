@@ -8,6 +8,8 @@
 import { randomUUID } from 'node:crypto';
 import getPort from 'get-port';
 import { describe, expect, it, onTestFinished } from 'vitest';
+import * as zmq from 'zeromq';
+import { decodeMessage, decodeTable } from '@rtl/core';
 import { EspBridge, probeTcp, transformStream, type WindowResult } from '../src/index.js';
 import { world } from '../../relay/test/helpers.js';
 import { VirtualEsp32 } from '../src/virtual/index.js';
@@ -71,6 +73,24 @@ describe.each(brokers)('sensor streams on %s', (broker) => {
       nodes.push(
         await startFakeNode(url, `st${run}-${String(i)}`, () => 'ignore', { beatMs: 1000 }),
       );
+    // The results are on PUBLISH too, under stream.<node>.<stream>.
+    const sub = new zmq.Subscriber({ linger: 0 });
+    sub.connect(w.relay.endpoints.publish);
+    sub.subscribe(`stream.st${run}-`);
+    onTestFinished(() => sub.close());
+    const published = new Map<string, { job: string; twice: number[] }[]>();
+    const listening = (async () => {
+      for await (const [topic, ...frames] of sub) {
+        const d = decodeMessage(frames);
+        if (!d.ok || d.msg.t !== 'EVENT') throw new Error(`bad event on ${String(topic)}`);
+        expect(d.msg.event.type).toBe('job.result');
+        const list = published.get(String(topic)) ?? [];
+        list.push({ job: String(d.msg.event.job), twice: col(decodeTable(d.payload), 'twice') });
+        published.set(String(topic), list);
+        if ([...published.values()].reduce((a, l) => a + l.length, 0) === NODES * BATCHES) return;
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 200)); // the subscription reaches the relay
 
     const doc = {
       '0': { tasks: { task_multiply: { operations: [{ a: 'value', b: 2, column: 'twice' }] } } },
@@ -100,6 +120,7 @@ describe.each(brokers)('sensor streams on %s', (broker) => {
       await new Promise((r) => setTimeout(r, 1000));
     }
     await Promise.all(attached);
+    await listening;
 
     for (let i = 0; i < NODES; i++) {
       const got = results[i] ?? [];
@@ -111,6 +132,14 @@ describe.each(brokers)('sensor streams on %s', (broker) => {
         expect(col(r.window, 'timestamp')).toEqual(times);
         expect(col(r.result, 'twice')).toEqual(want.map((v) => 2 * v));
       }
+      const pub = (published.get(`stream.${nodes[i]?.id ?? ''}.temp`) ?? []).sort((a, b) =>
+        a.job.localeCompare(b.job),
+      );
+      expect(pub.map((p) => p.twice)).toEqual(
+        Array.from({ length: BATCHES }, (_, b) =>
+          Array.from({ length: PER_BATCH }, (_, k) => 2 * sample(i, b, k)),
+        ),
+      );
     }
     const ms = results
       .flat()

@@ -10,6 +10,7 @@ import {
   encodeValue,
   encodeTable,
   getTable,
+  type DataRef,
   type ErrorCode,
   type GraphNode,
   type JobGraph,
@@ -45,7 +46,12 @@ export interface JobsHost {
   toNode(identity: Buffer, msg: Outgoing, payload?: readonly Uint8Array[]): void;
   /** Whether a PUBLISH subscriber wants this topic. */
   wants(topic: string): boolean;
-  publish(topic: string, event: Record<string, unknown>): void;
+  publish(
+    topic: string,
+    event: Record<string, unknown>,
+    data?: DataRef,
+    payload?: readonly Uint8Array[],
+  ): void;
 }
 
 export interface JobsLimits {
@@ -97,6 +103,8 @@ export interface GraphJob {
   readonly events: boolean;
   readonly clientStore: string;
   readonly accepted: number;
+  /** SUBMIT.publish (not journaled: events are best effort). */
+  publish?: string;
   readonly input: Value;
   readonly nodes: NodeRun[];
   readonly dependents: number[][];
@@ -131,6 +139,8 @@ export interface SubmitArgs {
   readonly events: boolean;
   readonly clientStore: string;
   readonly timeoutMs?: number;
+  /** SUBMIT.publish: the PUBLISH topic of the result. */
+  readonly publish?: string;
 }
 
 const TOPIC_JOB = 'job.';
@@ -210,6 +220,7 @@ export class Jobs {
 
   submit(a: SubmitArgs): void {
     const job = this.#build(a.id, a.client, a.graph, a.input, a.events, a.clientStore, a.timeoutMs);
+    if (a.publish !== undefined) job.publish = a.publish;
     this.#jobs.set(job.id, job);
     const journal = this.#h.journal;
     if (journal === undefined) {
@@ -976,8 +987,17 @@ export class Jobs {
       const stages = job.timings;
       this.#event(job, () => ({ type: 'job.completed', ms: h.now() - job.accepted, stages }));
       const msg: Outgoing = { t: 'RESULT', id: job.id, data, stages };
+      const topic = job.publish;
       send = () => {
         for (const c of clients) h.toClient(c, msg, payload);
+        // A result kept in a store the relay cannot read goes out without its frames.
+        if (topic !== undefined && h.wants(topic))
+          h.publish(
+            topic,
+            { type: 'job.result', job: job.id, at: h.now(), ms: h.now() - job.accepted },
+            data.kind === 'ref' ? { kind: 'none' } : data,
+            data.kind === 'ref' ? [] : payload,
+          );
       };
       h.log.debug({ job: job.id, ms: h.now() - job.accepted }, 'job completed');
       let bytes = 64;

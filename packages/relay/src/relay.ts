@@ -317,8 +317,11 @@ export class Relay implements AsyncDisposable {
         toClient: (identity, msg, payload) => this.#toClient(identity, msg, payload),
         toNode: (identity, msg, payload) => this.#toNode(identity, msg, payload),
         wants: (topic) => (this.#publishAll || this.#subscriptions.size > 0) && this.#wants(topic),
-        publish: (topic, event) =>
-          this.#pubOut.push([topic, ...encodeMessage({ t: 'EVENT', topic, event })]),
+        publish: (topic, event, data, payload = []) =>
+          this.#pubOut.push([
+            topic,
+            ...encodeMessage({ t: 'EVENT', topic, event, ...(data ? { data } : {}) }, payload),
+          ]),
       },
       {
         refBytes: settings.CHUNKING_SIZE,
@@ -813,6 +816,21 @@ export class Relay implements AsyncDisposable {
       );
       return;
     }
+    if (
+      msg.publish !== undefined &&
+      (msg.publish === '' || Buffer.byteLength(msg.publish) > MAX_SUBSCRIPTION_BYTES)
+    ) {
+      this.#reject(
+        client,
+        id,
+        new RtlError(
+          'RTL_ERR_BAD_DOCUMENT',
+          `SUBMIT.publish is a PUBLISH topic of 1 to ${String(MAX_SUBSCRIPTION_BYTES)} bytes, not ${String(Buffer.byteLength(msg.publish))}`,
+          { job: id, param: 'publish' },
+        ),
+      );
+      return;
+    }
     this.#log.debug({ job: id, nodes: graph.nodes.length }, 'job accepted');
     this.#jobs.submit({
       id,
@@ -822,6 +840,7 @@ export class Relay implements AsyncDisposable {
       events: msg.events,
       clientStore: msg.store,
       ...(msg.timeoutMs === undefined ? {} : { timeoutMs: msg.timeoutMs }),
+      ...(msg.publish === undefined ? {} : { publish: msg.publish }),
     });
   }
 
