@@ -40,11 +40,14 @@ function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   return { ...env, ...extra };
 }
 
-/** `node <args>` in the repo root; resolves once it exits. */
-function runNode(args: readonly string[], env: Record<string, string>): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: repo, env: cleanEnv(env) });
-    running.add(child);
+/** `node <args>` in the repo root, running: `done` resolves once it exits. */
+function spawnNode(
+  args: readonly string[],
+  env: Record<string, string>,
+): { child: ChildProcess; done: Promise<Ran> } {
+  const child = spawn(process.execPath, args, { cwd: repo, env: cleanEnv(env) });
+  running.add(child);
+  const done = new Promise<Ran>((resolve, reject) => {
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
@@ -55,6 +58,12 @@ function runNode(args: readonly string[], env: Record<string, string>): Promise<
       resolve({ code, stdout, stderr });
     });
   });
+  return { child, done };
+}
+
+/** `node <args>` in the repo root; resolves once it exits. */
+function runNode(args: readonly string[], env: Record<string, string>): Promise<Ran> {
+  return spawnNode(args, env).done;
 }
 
 function rtl(args: readonly string[], env: Record<string, string>): Promise<Ran> {
@@ -327,6 +336,90 @@ describe('rtl start, status, run, stop', () => {
     const stopAgain = await rtl(['stop'], c.env);
     expect(stopAgain.code).toBe(0);
     expect(stopAgain.stdout).toContain('rtl is not running');
+  });
+
+  it('rtl esp manages simulated ESP32 nodes of a started cluster, and stages routed to esp32 run on them', async () => {
+    const c = await cluster();
+    onTestFinished(() => {
+      for (const pid of recordedPids(c.runDir)) if (pid > 1 && isAlive(pid)) killHard(pid);
+    });
+    const started = await rtl(['start'], c.env);
+    expect(started.code).toBe(0);
+
+    const sim = spawnNode(
+      [bin, 'esp', 'simulate', '--nodes', '2', '--prefix', 'clisim', '--duration', '120'],
+      c.env,
+    );
+    onTestFinished(() => {
+      if (sim.child.pid !== undefined && isAlive(sim.child.pid)) killHard(sim.child.pid);
+    });
+    await expect
+      .poll(
+        async () =>
+          (await rtl(['esp', 'list'], c.env)).stdout
+            .split('\n')
+            .filter((l) => /^clisim-\d\s+online\s/.test(l)).length,
+        { timeout: 30_000, interval: 500 },
+      )
+      .toBe(2);
+
+    const five = await rtl(['esp', 'eval', 'clisim-0', '2+3'], c.env);
+    expect(five).toMatchObject({ code: 0, stdout: '5\n' });
+    const raised = await rtl(['esp', 'exec', 'clisim-0', 'def f():\n    return 1 / 0\nf()'], c.env);
+    expect(raised.code).toBe(1);
+    expect(raised.stderr).toContain('RTL_ERR_ESP_RAISED');
+    expect(raised.stderr).toContain('Traceback (most recent call last):');
+    expect(raised.stderr).toMatch(/ZeroDivisionError/);
+    expect(await rtl(['esp', 'gpio', 'clisim-1', '2', '1'], c.env)).toMatchObject({
+      code: 0,
+      stdout: '1\n',
+    });
+    expect(await rtl(['esp', 'gpio', 'clisim-1', '2'], c.env)).toMatchObject({
+      code: 0,
+      stdout: '1\n',
+    });
+    const unknown = await rtl(['esp', 'eval', 'nosuch', '1'], c.env);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('no ESP node nosuch on');
+
+    const dir = tempDir('esp');
+    writeFileSync(join(dir, 'answer.py'), 'result = 6 * 7\n');
+    expect(await rtl(['esp', 'script', 'clisim-0', join(dir, 'answer.py')], c.env)).toMatchObject({
+      code: 0,
+      stdout: '42\n',
+    });
+    writeFileSync(
+      join(dir, 'gain.py'),
+      'def gain(cols, p):\n    return {k: [v * p["k"] + 1 for v in vs] for k, vs in cols.items()}\n',
+    );
+    const deployed = await rtl(['esp', 'deploy', 'all', join(dir, 'gain.py')], c.env);
+    expect(deployed.code).toBe(0);
+    for (const id of ['clisim-0', 'clisim-1'])
+      expect(deployed.stdout).toContain(`${id}: gain deployed; tasks gain`);
+
+    // The bridge `rtl start` runs hears the new task and takes stages routed to esp32.
+    writeFileSync(
+      join(dir, 'doc.json'),
+      JSON.stringify({ '0': { tasks: { task_gain: { k: 3 } }, route: 'esp32' } }),
+    );
+    writeFileSync(join(dir, 'data.json'), JSON.stringify({ x: [1, -2, 0.5] }));
+    const ran = await rtl(
+      ['run', join(dir, 'doc.json'), '--data', join(dir, 'data.json'), '--json'],
+      c.env,
+    );
+    expect(ran.stderr).toBe('');
+    expect((JSON.parse(ran.stdout) as { rows: { x: number }[] }).rows.map((r) => r.x)).toEqual([
+      4, -5, 2.5,
+    ]);
+
+    sim.child.kill('SIGINT');
+    const simDone = await sim.done;
+    expect(simDone.code).toBe(0);
+    expect(simDone.stdout).toContain('2 virtual ESP32 nodes clisim-0..clisim-1 on');
+    expect(simDone.stdout).toContain('stopped 2 virtual nodes');
+    const after = await rtl(['esp', 'list'], c.env);
+    expect(after.stdout).toMatch(/^clisim-0\s+offline\s/m);
+    expect((await rtl(['stop'], c.env)).code).toBe(0);
   });
 
   it('stops what it started and shows the relay log when the relay cannot bind its port', async () => {

@@ -41,6 +41,8 @@ export interface EspBridgeOptions {
   /** Default command timeout in ms; default 5,000 (deploy and script: 3x this, E-3.4). */
   readonly commandTimeoutMs?: number;
   readonly window?: EspBridgeWindowOptions;
+  /** Take the nodes' sensor batches (default true); a management-only bridge (`rtl esp`) does not. */
+  readonly sensors?: boolean;
 }
 
 /** A command (E-3.1): `op` and its fields; the bridge adds `v` and `rid`. */
@@ -153,7 +155,7 @@ export class EspBridge {
     try {
       await conn.client.subscribeAsync({
         [BRIDGE_SUBSCRIPTIONS.nodes]: { qos: 1 },
-        [BRIDGE_SUBSCRIPTIONS.sensors]: { qos: 0 },
+        ...(opts.sensors === false ? {} : { [BRIDGE_SUBSCRIPTIONS.sensors]: { qos: 0 } }),
       });
     } catch (err) {
       await bridge.close();
