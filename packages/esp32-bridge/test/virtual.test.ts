@@ -4,6 +4,8 @@
  * Mosquitto when 127.0.0.1:1883 answers.
  */
 import { randomUUID } from 'node:crypto';
+import { createServer, type Server, type Socket } from 'node:net';
+import { Aedes } from 'aedes';
 import getPort from 'get-port';
 import { connectAsync } from 'mqtt';
 import { describe, expect, it, onTestFinished } from 'vitest';
@@ -11,7 +13,7 @@ import { RtlError, Store } from '@rtl/core';
 import { Relay } from '@rtl/relay';
 import { Client } from '@rtl/client';
 import { createBundledRegistry } from '@rtl/tasks';
-import { EspService, probeTcp, type EspBridge } from '../src/index.js';
+import { EspBridge, EspService, probeTcp } from '../src/index.js';
 import { VirtualEsp32, type VirtualEsp32Options } from '../src/virtual/index.js';
 import { rng, testConfig, waitFor } from '../../relay/test/helpers.js';
 import { clearRetained } from './fake-node.js';
@@ -289,5 +291,77 @@ describe.each(brokers)('virtual ESP32 nodes running the firmware, on %s', (broke
       10_000,
       'the dropped node to leave the relay',
     );
+  }, 60_000);
+});
+
+/** A broker of the test's own on `port`: aedes, or a server that hangs up on every connection. */
+async function listen(port: number, handle: (sock: Socket) => void): Promise<Server> {
+  const server = createServer(handle);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+  return server;
+}
+
+describe('the firmware when its broker goes away', () => {
+  it('reconnects with a growing backoff (1 s, 2 s, ...), then says hello again without a reboot', async () => {
+    const port = await getPort();
+    const url = `mqtt://127.0.0.1:${String(port)}`;
+    const socks = new Set<Socket>();
+    const track = (sock: Socket): void => {
+      socks.add(sock);
+      sock.on('close', () => socks.delete(sock));
+    };
+    let aedes = await Aedes.createBroker();
+    let server = await listen(port, (sock) => {
+      track(sock);
+      aedes.handle(sock);
+    });
+    const bridge = await EspBridge.start({ url, embedded: 'never', beatMs: BEAT_MS });
+    const node = await VirtualEsp32.start({ brokerUrl: url, id: 'reconnect-1', beatMs: BEAT_MS });
+    onTestFinished(async () => {
+      await node.stop().catch(() => undefined);
+      await bridge.close();
+      for (const s of socks) s.destroy();
+      await new Promise<void>((r) => aedes.close(() => r()));
+      await new Promise<void>((r) => server.close(() => r()));
+    });
+    await waitFor(() => bridge.node(node.id)?.alive === true, 20_000, 'the node to be alive');
+    expect(await bridge.eval(node.id, '1 + 1')).toBe(2);
+
+    // The broker dies; in its place a server that hangs up on every connection.
+    for (const s of socks) s.destroy();
+    await new Promise<void>((r) => aedes.close(() => r()));
+    await new Promise<void>((r) => server.close(() => r()));
+    server = await listen(port, (sock) => sock.destroy());
+    // The agent's wait before its next attempt doubles at every failed one.
+    const backoffs: number[] = [];
+    await waitFor(
+      () => {
+        const b = Number(node.inspect('_node.backoff_ms'));
+        if (backoffs[backoffs.length - 1] !== b) backoffs.push(b);
+        return b >= 8000;
+      },
+      20_000,
+      'three failed reconnects',
+    );
+    expect(backoffs.filter((b) => b > 1000)).toEqual([2000, 4000, 8000]);
+    expect(node.inspect('_node.client is None')).toBe(true);
+
+    // The broker is back: the node connects at its next attempt, as the same boot.
+    await new Promise<void>((r) => server.close(() => r()));
+    aedes = await Aedes.createBroker();
+    server = await listen(port, (sock) => {
+      track(sock);
+      aedes.handle(sock);
+    });
+    await waitFor(
+      () => bridge.node(node.id)?.alive === true && bridge.node(node.id)?.fw === '0.1.0',
+      20_000,
+      'the node back on the new broker',
+    );
+    expect(await bridge.eval(node.id, 'agent.boot')).toBe(1);
+    expect(node.boots).toBe(1);
   }, 60_000);
 });

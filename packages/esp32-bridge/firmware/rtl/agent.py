@@ -19,6 +19,8 @@ from rtl.values import plain
 
 FW = "0.1.0"
 OFFLINE = b'{"v":1,"state":"offline"}'
+# A connection that lasts this long resets the reconnect backoff to 1 s.
+STABLE_MS = 3000
 OPS = ("ping", "task", "eval", "exec", "gpio_read", "gpio_write", "adc_read", "script", "deploy", "reboot")
 
 
@@ -65,6 +67,7 @@ class Agent:
         self.boot = config.bump_boot()
         self.client = None
         self.backoff_ms = 1000
+        self._stable_at = None
         self._last = time.ticks_ms()
         self._up_us = 0
         self._next_connect = 0
@@ -135,6 +138,10 @@ class Agent:
                     if not self._got:
                         break
                 up = self._tick()
+                if self._stable_at is not None and up >= self._stable_at:
+                    # Up for a while: the next loss starts again at 1 s.
+                    self.backoff_ms = 1000
+                    self._stable_at = None
                 if up >= self._next_beat:
                     self._next_beat = up + self.cfg["beat_ms"]
                     self._pub(self.t_beat, self._json({"v": 1, "up_ms": up, "mem_free": gc.mem_free(), "busy": False}))
@@ -173,7 +180,7 @@ class Agent:
             c.subscribe(self.t_cmd, 1)
             self._hello()
             self._pub(self.t_status, self._json({"v": 1, "state": "online", "boot": self.boot}), True, 1)
-            self.backoff_ms = 1000
+            self._stable_at = up + STABLE_MS
             self._next_beat = up
         except Exception as e:
             self.client = c
@@ -182,6 +189,7 @@ class Agent:
     def _lost(self, e):
         c = self.client
         self.client = None
+        self._stable_at = None
         try:
             c.sock.close()
         except Exception:

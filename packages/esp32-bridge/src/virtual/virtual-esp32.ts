@@ -273,6 +273,15 @@ export class VirtualEsp32 {
     if (this.timer !== undefined) clearTimeout(this.timer);
   }
 
+  /**
+   * Evaluates a Python expression in the node's interpreter (`_node` is its agent), for tests
+   * and debugging: a str, int, float, bool or None.
+   */
+  inspect(expr: string): unknown {
+    if (this.interp === undefined) throw new Error(`virtual ESP32 ${this.id} is not running`);
+    return this.interp.value(expr);
+  }
+
   /** Messages that arrived and the firmware has not taken yet. */
   get inbox(): number {
     let n = 0;
