@@ -88,7 +88,12 @@ describe('relay members', () => {
 
     await w.addNode({ name: 'alpha', queues: ['q2'] });
     await expect
-      .poll(() => w.relay.members().filter((m) => m.name === 'alpha').map((m) => m.state))
+      .poll(() =>
+        w.relay
+          .members()
+          .filter((m) => m.name === 'alpha')
+          .map((m) => m.state),
+      )
       .toEqual(['alive']);
     expect(w.relay.members().find((m) => m.name === 'alpha')?.queues).toEqual(['q2']);
   });
