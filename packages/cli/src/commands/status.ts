@@ -134,7 +134,7 @@ export const status: Command = {
   usage: 'rtl status [--json] [--timeout ms] [setting flags]',
   description: [
     'Asks the relay at RELAY_ADDR:RELAY_RECV for its status: pid, uptime, endpoints, every tasknode (alive or dead, last heard from, free worker slots, running stages) and job counts.',
-    'Exits 1, with a line saying so, when no relay answers in time.',
+    'A last line says whether the plotnode answers at PLOT_ADDR:PLOT_LISTEN (its GET /info). Exits 1, with a line saying so, when no relay answers in time.',
   ],
   flags: FLAGS,
   examples: ['rtl status', 'rtl status --json', 'rtl status --relay-recv 19100'],
