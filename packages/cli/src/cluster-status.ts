@@ -4,7 +4,7 @@
  */
 import { RtlError, peerCurve, relayEndpoints, type Config, type CurveClientKeys } from '@rtl/core';
 import type { Client } from '@rtl/client';
-import type { NodeStatus } from '@rtl/relay';
+import type { Member, NodeStatus } from '@rtl/relay';
 import { CliError } from './command.js';
 
 /** A tasknode as the relay reports it. */
@@ -116,8 +116,66 @@ export async function fetchStatus(
   timeoutMs: number,
   hint?: () => Promise<string | undefined>,
 ): Promise<ClusterStatus> {
+  return readClusterStatus(
+    await askOrExplain(() => client.status({ timeoutMs }), config, timeoutMs, hint),
+  );
+}
+
+/** Read a STATUS `{ what: 'members' }` answer; missing fields become NaN / '' / null. */
+export function readMembers(raw: Record<string, unknown>): Member[] {
+  const list = Array.isArray(raw.members) ? raw.members.map(obj) : [];
+  return list.map((m) => ({
+    name: str(m.name),
+    kind:
+      (['relay', 'tasknode', 'esp32', 'esp32-bridge'] as const).find((k) => k === m.kind) ??
+      'tasknode',
+    state: m.state === 'alive' ? 'alive' : 'dead',
+    host: str(m.host),
+    pid: num(m.pid),
+    addr: str(m.addr),
+    queues: Array.isArray(m.queues) ? m.queues.map(String) : [],
+    tasks: num(m.tasks),
+    credit: num(m.credit),
+    running: num(m.running),
+    joinedAt: num(m.joinedAt),
+    lastSeenAt: num(m.lastSeenAt),
+    lastSeenMs: num(m.lastSeenMs),
+    leftAt: typeof m.leftAt === 'number' ? m.leftAt : null,
+  }));
+}
+
+/**
+ * Ask the relay for its members (STATUS `{ what: 'members' }`); the raw array too, for
+ * `--json`. Throws like fetchStatus when nobody answers.
+ */
+export async function fetchMembers(
+  client: Client,
+  config: Config,
+  timeoutMs: number,
+  hint?: () => Promise<string | undefined>,
+): Promise<{ members: Member[]; raw: unknown[] }> {
+  const answer = await askOrExplain(
+    () => client.request({ what: 'members' }, timeoutMs),
+    config,
+    timeoutMs,
+    hint,
+  );
+  if (!Array.isArray(answer.members))
+    throw new CliError(
+      `the relay at ${relayEndpoints(config).recv} did not list its members (it predates STATUS { what: 'members' }; restart it with this rtl)`,
+    );
+  return { members: readMembers(answer), raw: answer.members as unknown[] };
+}
+
+/** Run a relay request; RTL_ERR_RELAY_UNREACHABLE becomes the not-running CliError. */
+async function askOrExplain<T>(
+  ask: () => Promise<T>,
+  config: Config,
+  timeoutMs: number,
+  hint?: () => Promise<string | undefined>,
+): Promise<T> {
   try {
-    return readClusterStatus(await client.status({ timeoutMs }));
+    return await ask();
   } catch (err) {
     if (err instanceof RtlError && err.code === 'RTL_ERR_RELAY_UNREACHABLE') {
       const more = hint === undefined ? undefined : await hint();

@@ -1,13 +1,15 @@
 /**
  * The services `rtl start` runs, as a list: the relay, TASK_WORKERS tasknodes, the ESP32
- * bridge. A new service (the plotnode) is one more entry: where its entry script is, its
- * arguments, its stop tier, and how to tell from the relay's status that it is up.
+ * bridge, the plotnode. A new service is one more entry: where its entry script is, its
+ * arguments, its stop tier, and how to tell (from the relay's status, or by asking it) that
+ * it is up.
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '@rtl/core';
 import type { ClusterStatus } from './cluster-status.js';
 import { CliError } from './command.js';
+import { plotnodeInfo } from './plotnode-probe.js';
 
 export interface ServiceSpec {
   /** Unique within a cluster; also the log file name (`logs/<name>.log`). */
@@ -18,8 +20,8 @@ export interface ServiceSpec {
   readonly args: readonly string[];
   /** Stop order: higher tiers stop first. */
   readonly tier: number;
-  /** Whether the service (running as `pid`) is up, judged from the relay's status. */
-  ready(status: ClusterStatus, pid: number): boolean;
+  /** Whether the service (running as `pid`) is up, judged from the relay's status or by asking it. */
+  ready(status: ClusterStatus, pid: number): boolean | Promise<boolean>;
 }
 
 /** The path of a package's process entry (`@rtl/relay/main`), checked to exist. */
@@ -72,6 +74,18 @@ function bridge(): ServiceSpec {
   };
 }
 
+/** The plotnode: up once its HTTP `/info` answers with its pid. */
+function plotnode(config: Config): ServiceSpec {
+  return {
+    name: 'plotnode',
+    kind: 'plotnode',
+    entry: entryOf('@rtl/plotnode/main'),
+    args: [],
+    tier: 1,
+    ready: async (_status, pid) => (await plotnodeInfo(config, 500))?.pid === pid,
+  };
+}
+
 /** What `rtl start` runs for this config, in start order. */
 export function plannedServices(config: Config): ServiceSpec[] {
   const services = [relay()];
@@ -80,6 +94,6 @@ export function plannedServices(config: Config): ServiceSpec[] {
     for (let i = 1; i <= config.TASK_WORKERS; i++)
       services.push(tasknode(`tasknode-${String(i)}`, entry));
   }
-  services.push(bridge());
+  services.push(bridge(), plotnode(config));
   return services;
 }

@@ -126,6 +126,8 @@ async function cluster(): Promise<Cluster> {
     RTL_RELAY_PUBLISHER: String(publish),
     // Each cluster's bridge gets a broker of its own (embedded: nothing listens there).
     RTL_MQTT_URL: `mqtt://127.0.0.1:${String(await getPort())}`,
+    // And its plotnode an HTTP port of its own.
+    RTL_PLOT_LISTEN: String(await getPort({ host: '127.0.0.1' })),
   };
   return { env, runDir, recv };
 }
@@ -154,9 +156,13 @@ describe('rtl start, status, run, stop', () => {
     expect(started.stdout).toContain('rtl run examples/quickstart.json');
     expect(started.stdout).toContain(`esp32     esp32-bridge (pid `);
     expect(started.stdout).toContain(c.env.RTL_MQTT_URL);
+    const plotUrl = `http://127.0.0.1:${c.env.RTL_PLOT_LISTEN}`;
+    expect(started.stdout).toMatch(
+      new RegExp(`^  plotnode  ${plotUrl} +\\(pid \\d+\\) GET /members, /info$`, 'm'),
+    );
     const pids = recordedPids(c.runDir);
-    // The relay, two tasknodes and the ESP32 bridge.
-    expect(pids).toHaveLength(4);
+    // The relay, two tasknodes, the ESP32 bridge and the plotnode.
+    expect(pids).toHaveLength(5);
     for (const pid of pids) expect(isAlive(pid)).toBe(true);
 
     const again = await rtl(['start'], c.env);
@@ -174,6 +180,42 @@ describe('rtl start, status, run, stop', () => {
       expect(l).toMatch(/^\s+tasknode-[12]\s+alive\s.*\sneuron_h1,neuron_h2$/);
     expect(status.stdout).toContain(`pid ${String(pids[0])}`);
     expect(status.stdout).toMatch(/^\s+esp32-bridge\s+alive\s/m);
+    expect(status.stdout).toContain(`plotnode   ${plotUrl} pid ${String(pids[4])}, up `);
+
+    // Membership: `rtl nodes --json` and the plotnode's GET /members list the same members.
+    interface MemberJson {
+      name: string;
+      kind: string;
+      state: string;
+      pid: number;
+      queues: string[];
+    }
+    const nodesJson = await rtl(['nodes', '--json'], c.env);
+    expect(nodesJson.stderr).toBe('');
+    expect(nodesJson.code).toBe(0);
+    const members = JSON.parse(nodesJson.stdout) as MemberJson[];
+    const summary = (list: MemberJson[]): unknown[] =>
+      list.map((m) => [m.name, m.kind, m.state, m.pid, m.queues]);
+    expect(summary(members)).toEqual([
+      ['relay', 'relay', 'alive', pids[0], []],
+      ['esp32-bridge', 'esp32-bridge', 'alive', pids[3], []],
+      ['tasknode-1', 'tasknode', 'alive', pids[1], ['neuron_h1', 'neuron_h2']],
+      ['tasknode-2', 'tasknode', 'alive', pids[2], ['neuron_h1', 'neuron_h2']],
+    ]);
+    const http = await fetch(`${plotUrl}/members`);
+    expect(http.status).toBe(200);
+    expect(summary((await http.json()) as MemberJson[])).toEqual(summary(members));
+    const info = (await (await fetch(`${plotUrl}/info`)).json()) as Record<string, unknown>;
+    expect(info).toMatchObject({ kind: 'plotnode', pid: pids[4], url: plotUrl });
+    const nodesTable = await rtl(['nodes'], c.env);
+    expect(nodesTable.code).toBe(0);
+    expect(nodesTable.stdout).toMatch(
+      /^NAME\s+KIND\s+STATE\s+LAST SEEN\s+CREDIT\s+RUNNING\s+HOST:PID\s+QUEUES$/m,
+    );
+    expect(nodesTable.stdout).toMatch(
+      /^tasknode-1\s+tasknode\s+alive\s+\d+ ms ago\s+\d+\s+\d+\s+\S+:\d+\s+neuron_h1,neuron_h2$/m,
+    );
+    expect(nodesTable.stdout).toContain('3 nodes besides the relay: 3 alive, 0 dead');
 
     // The expected result, from the example's data with a plain loop: stage 0 adds and
     // multiplies x and y, stage 1 keeps x > 4, stage 2 averages sum.
@@ -321,7 +363,7 @@ describe('rtl start, status, run, stop', () => {
 
     const stopped = await rtl(['stop'], c.env);
     expect(stopped.code).toBe(0);
-    for (const name of ['tasknode-1', 'tasknode-2', 'relay'])
+    for (const name of ['tasknode-1', 'tasknode-2', 'esp32-bridge', 'plotnode', 'relay'])
       expect(stopped.stdout).toMatch(new RegExp(`^stopped ${name} \\(pid \\d+\\)$`, 'm'));
     expect(existsSync(join(c.runDir, 'rtl.json'))).toBe(false);
     // An exited process may linger as a zombie until its new parent reaps it: poll, not sleep.
@@ -333,10 +375,18 @@ describe('rtl start, status, run, stop', () => {
       `rtl is not running: no relay answered at tcp://127.0.0.1:${String(c.recv)} within 2000 ms; start it with \`rtl start\``,
     );
 
+    const nodesAfter = await rtl(['nodes', '--timeout', '300'], c.env);
+    expect(nodesAfter.code).toBe(1);
+    expect(nodesAfter.stderr).toContain(
+      `rtl is not running: no relay answered at tcp://127.0.0.1:${String(c.recv)} within 300 ms`,
+    );
+
     const stopAgain = await rtl(['stop'], c.env);
     expect(stopAgain.code).toBe(0);
     expect(stopAgain.stdout).toContain('rtl is not running');
-  });
+    // It runs some twenty `rtl` processes against one cluster: more than the default 30 s on a
+    // busy machine.
+  }, 90_000);
 
   it('rtl esp manages simulated ESP32 nodes of a started cluster, and stages routed to esp32 run on them', async () => {
     const c = await cluster();

@@ -180,6 +180,7 @@ describe('rtl start with CURVE', () => {
       RTL_RELAY_SEND: String(await getPort()),
       RTL_RELAY_PUBLISHER: String(await getPort()),
       RTL_MQTT_URL: `mqtt://127.0.0.1:${String(await getPort())}`,
+      RTL_PLOT_LISTEN: String(await getPort({ host: '127.0.0.1' })),
     };
     const env = {
       ...plain,

@@ -156,13 +156,13 @@ export interface Status extends Base {
   readonly t: 'STATUS';
   /** Request id chosen by the asker, echoed in the answer. */
   readonly rid: string;
-  /** In a request: what to report ('cluster', 'job' with `id`, 'store', 'tasks'). In an answer: the report. */
+  /** In a request: what to report ('cluster', 'job' with `id`, 'store', 'tasks', 'members'). In an answer: the report. */
   readonly query?: StatusQuery;
   readonly status?: Record<string, unknown>;
 }
 /** What a STATUS request asks for. [P-6.5] */
 export interface StatusQuery {
-  readonly what: 'cluster' | 'job' | 'store' | 'tasks';
+  readonly what: 'cluster' | 'job' | 'store' | 'tasks' | 'members';
   readonly id?: string;
 }
 export interface Stage extends Base {

@@ -1,2 +1,7 @@
-/** Placeholder package: the ESP32 bridge and plotnode are built in later issues. */
-export const PACKAGE = '@rtl/plotnode';
+export {
+  Plotnode,
+  type PlotnodeInfo,
+  type PlotnodeOptions,
+  type PlotnodeSettings,
+} from './plotnode.js';
+export { HttpError, JsonServer, type JsonServerOptions, type Route } from './http-server.js';

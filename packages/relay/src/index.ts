@@ -16,3 +16,11 @@ export {
   type NodeState,
   type Placement,
 } from './scheduler.js';
+export {
+  MemberBook,
+  MAX_DEAD_MEMBERS,
+  compareMembers,
+  memberKind,
+  type Member,
+  type MemberKind,
+} from './members.js';

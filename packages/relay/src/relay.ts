@@ -44,6 +44,7 @@ import { bundledFunctionTasks, spellingsOf, toCamelCase, type TaskKind } from '@
 import { Scheduler, type NodeState } from './scheduler.js';
 import { Jobs, type Run } from './jobs.js';
 import { Journal } from './journal.js';
+import { MemberBook, compareMembers, memberKind, type Member } from './members.js';
 import {
   MODULE_ERROR,
   MODULE_NAME,
@@ -267,6 +268,8 @@ export class Relay implements AsyncDisposable {
   /** Deploys waiting for a tasknode to load a module, by `<node id> <name@version>`. */
   readonly #acks = new Map<string, (r: Omit<DeployedNode, 'node'>) => void>();
   readonly #curve: RelayCurveState | undefined;
+  /** Tasknodes that died (the live ones are the scheduler's). */
+  readonly #members = new MemberBook();
   #accepting = true;
   #closing: Promise<void> | undefined;
   #resolveClosed!: () => void;
@@ -462,6 +465,55 @@ export class Relay implements AsyncDisposable {
       lastSeenMs: now - n.lastSeen,
       alive: now - n.lastSeen <= silence,
     }));
+  }
+
+  /**
+   * Cluster membership: the relay itself, then every tasknode it has seen, alive or dead
+   * (the last MAX_DEAD_MEMBERS dead ones), by name. [P-6.5]
+   */
+  members(): Member[] {
+    const now = this.#now();
+    const silence = this.#settings.HEARTBEAT_MS * this.#settings.HEARTBEAT_LIVENESS;
+    const self: Member = {
+      name: 'relay',
+      kind: 'relay',
+      state: 'alive',
+      host: hostname(),
+      pid: process.pid,
+      addr: this.endpoints.recv,
+      queues: [],
+      tasks: this.#taskNames().length,
+      credit: 0,
+      running: this.#jobs.running(),
+      joinedAt: this.#started,
+      lastSeenAt: now,
+      lastSeenMs: 0,
+      leftAt: null,
+    };
+    const live = [...this.#sched.nodes.values()].map((n) => ({
+      ...this.#memberOf(n, now),
+      state: now - n.lastSeen <= silence ? ('alive' as const) : ('dead' as const),
+    }));
+    return [self, ...live, ...this.#members.dead(now)].sort(compareMembers);
+  }
+
+  #memberOf(n: NodeState<Run>, now: number): Member {
+    return {
+      name: n.hello.name,
+      kind: memberKind(n.hello.name),
+      state: 'alive',
+      host: n.hello.host,
+      pid: n.hello.pid,
+      addr: '',
+      queues: n.hello.queues,
+      tasks: n.tasks.size,
+      credit: n.credit,
+      running: n.inflight.size,
+      joinedAt: n.joined,
+      lastSeenAt: n.lastSeen,
+      lastSeenMs: now - n.lastSeen,
+      leftAt: null,
+    };
   }
 
   status(): RelayStatus {
@@ -876,6 +928,8 @@ export class Relay implements AsyncDisposable {
       status = { store: this.#store?.id ?? '' };
     } else if (query?.what === 'tasks') {
       status = { ...this.#listTasks() };
+    } else if (query?.what === 'members') {
+      status = { members: this.members() };
     } else {
       status = this.status() as unknown as Record<string, unknown>;
     }
@@ -948,6 +1002,7 @@ export class Relay implements AsyncDisposable {
       );
       this.#helloModules(node, msg);
       if (!known) {
+        this.#members.joined(msg.node);
         this.#log.info(
           {
             node: msg.node,
@@ -1012,6 +1067,13 @@ export class Relay implements AsyncDisposable {
   }
 
   #nodeLost(node: NodeState<Run>, now: number): void {
+    this.#members.left({
+      ...this.#memberOf(node, now),
+      state: 'dead',
+      credit: 0,
+      running: 0,
+      leftAt: now,
+    });
     const runs = this.#sched.removeNode(node.id);
     this.#nodeModules.delete(node.id);
     this.#functionCache.clear();

@@ -1,6 +1,7 @@
 /**
- * `rtl start`: run the relay and TASK_WORKERS tasknodes in the background, wait until the
- * relay answers and every tasknode has joined, and print the endpoints.
+ * `rtl start`: run the relay, TASK_WORKERS tasknodes, the ESP32 bridge and the plotnode in
+ * the background, wait until the relay answers, every tasknode has joined and the plotnode
+ * answers, and print the endpoints.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync } from 'node:fs';
@@ -36,6 +37,7 @@ import {
   type RunRecord,
   type ServiceRecord,
 } from '../run-record.js';
+import { plotnodeUrl } from '../plotnode-probe.js';
 import { plannedServices, type ServiceSpec } from '../services.js';
 import { describeStop, stopRecorded } from './stop.js';
 
@@ -120,6 +122,7 @@ interface Failure {
  * that exited or did not get ready and why.
  */
 async function waitReady(
+  config: Config,
   client: Client,
   started: readonly Started[],
   waitMs: number,
@@ -151,17 +154,21 @@ async function waitReady(
       }
       status = undefined;
     }
-    const pending = started.filter(
-      (s) => status === undefined || !s.spec.ready(status, s.record.pid),
+    const up = status;
+    const ready = await Promise.all(
+      started.map(async (s) => up !== undefined && (await s.spec.ready(up, s.record.pid))),
     );
+    const pending = started.filter((_s, i) => ready[i] !== true);
     const first = pending[0];
     if (first === undefined && status !== undefined) return { ok: true, status };
     if (Date.now() >= deadline && first !== undefined) {
       const relay = started[0];
       const why =
-        status === undefined || (relay !== undefined && !relay.spec.ready(status, relay.record.pid))
+        status === undefined || (relay !== undefined && ready[0] !== true)
           ? `did not answer within ${String(waitMs)} ms`
-          : `did not join the relay within ${String(waitMs)} ms`;
+          : first.spec.kind === 'plotnode'
+            ? `did not answer at ${plotnodeUrl(config)}/info within ${String(waitMs)} ms`
+            : `did not join the relay within ${String(waitMs)} ms`;
       // When the relay is not up, it is the one to look at.
       return {
         ok: false,
@@ -193,6 +200,11 @@ function printStarted(config: Config, record: RunRecord, status: ClusterStatus):
   if (bridge !== undefined)
     console.log(
       `  esp32     ${bridge.name} (pid ${String(bridge.pid)}), MQTT ${config.MQTT_URL} (an embedded broker when nothing answered there)`,
+    );
+  const plot = record.services.find((s) => s.kind === 'plotnode');
+  if (plot !== undefined)
+    console.log(
+      `  plotnode  ${plotnodeUrl(config)}   (pid ${String(plot.pid)}) GET /members, /info`,
     );
   console.log(`  logs      ${logDir(config.RUN_DIR)}/<name>.log`);
   console.log(`  record    ${recordPath(config.RUN_DIR)}`);
@@ -304,7 +316,7 @@ export async function startCluster(ctx: CommandContext): Promise<number> {
   process.on('SIGTERM', onSignal);
   let outcome: Awaited<ReturnType<typeof waitReady>>;
   try {
-    outcome = await waitReady(client, started, waitMs, () => signal);
+    outcome = await waitReady(config, client, started, waitMs, () => signal);
   } finally {
     await client.close();
   }
@@ -322,10 +334,11 @@ export async function startCluster(ctx: CommandContext): Promise<number> {
 
 export const start: Command = {
   name: 'start',
-  summary: 'Start a relay and TASK_WORKERS tasknodes in the background',
+  summary:
+    'Start a relay, TASK_WORKERS tasknodes, the ESP32 bridge and the plotnode in the background',
   usage: 'rtl start [--wait ms] [setting flags]',
   description: [
-    'Starts the relay, then TASK_WORKERS tasknodes (tasknode-1..N), each detached, with its output in RUN_DIR/logs/<name>.log, and records their pids in RUN_DIR/rtl.json. Waits until the relay answers and every tasknode has joined, then prints the endpoints.',
+    'Starts the relay, then TASK_WORKERS tasknodes (tasknode-1..N), the ESP32 bridge and the plotnode (HTTP on PLOT_ADDR:PLOT_LISTEN: GET /members, /info), each detached, with its output in RUN_DIR/logs/<name>.log, and records their pids in RUN_DIR/rtl.json. Waits until the relay answers, every tasknode has joined and the plotnode answers, then prints the endpoints.',
     'If a process exits or does not get ready in time, stops what was started, prints the last lines of its log, and exits 1. If rtl already runs (RUN_DIR/rtl.json names live processes), says so and exits 0.',
     'The services get the effective configuration (defaults, config file, env RTL_<NAME>, setting flags) through their environment.',
   ],

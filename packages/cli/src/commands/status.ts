@@ -1,8 +1,10 @@
 /** `rtl status` and `rtl nodes`: ask the relay. */
 import { coerceSetting, relayEndpoints, SETTINGS, type Config } from '@rtl/core';
 import { Client } from '@rtl/client';
+import type { Member } from '@rtl/relay';
 import {
   STATUS_TIMEOUT_MS,
+  fetchMembers,
   fetchStatus,
   relayClient,
   type ClusterStatus,
@@ -17,6 +19,7 @@ import {
   type FlagSpec,
 } from '../command.js';
 import { formatDuration, plural, renderTable } from '../format.js';
+import { plotnodeInfo, plotnodeUrl } from '../plotnode-probe.js';
 import { readRecord, recordPath } from '../run-record.js';
 
 const FLAGS: readonly FlagSpec[] = [
@@ -62,6 +65,43 @@ export async function askRelay(ctx: CommandContext): Promise<ClusterStatus> {
   }
 }
 
+/** Ask the relay for its members with this command line's settings; closes the client. */
+export async function askMembers(
+  ctx: CommandContext,
+): Promise<{ members: Member[]; raw: unknown[] }> {
+  const timeoutMs = timeoutFlag(ctx, STATUS_TIMEOUT_MS);
+  const client = new Client({ ...relayClient(ctx.config), store: false });
+  try {
+    return await fetchMembers(client, ctx.config, timeoutMs, endpointHint(ctx.config));
+  } finally {
+    await client.close();
+  }
+}
+
+/** 950 → "950 ms ago", 192_000 → "3m 12s ago". */
+function ago(n: number): string {
+  return Number.isFinite(n) ? `${formatDuration(Math.max(0, n))} ago` : '?';
+}
+
+/** The members table of `rtl nodes`. */
+export function memberRows(members: readonly Member[]): string[] {
+  const rows = members.map((m) => [
+    m.name,
+    m.kind,
+    m.state,
+    m.kind === 'relay' ? '-' : ago(m.lastSeenMs),
+    m.kind === 'relay' ? '-' : ms(m.credit),
+    ms(m.running),
+    `${m.host}:${ms(m.pid)}`,
+    m.queues.join(',') || '-',
+  ]);
+  return renderTable(
+    ['NAME', 'KIND', 'STATE', 'LAST SEEN', 'CREDIT', 'RUNNING', 'HOST:PID', 'QUEUES'],
+    rows,
+    { right: [3, 4, 5] },
+  );
+}
+
 function ms(n: number): string {
   return Number.isFinite(n) ? String(Math.round(n)) : '?';
 }
@@ -94,7 +134,7 @@ export const status: Command = {
   usage: 'rtl status [--json] [--timeout ms] [setting flags]',
   description: [
     'Asks the relay at RELAY_ADDR:RELAY_RECV for its status: pid, uptime, endpoints, every tasknode (alive or dead, last heard from, free worker slots, running stages) and job counts.',
-    'Exits 1, with a line saying so, when no relay answers in time.',
+    'A last line says whether the plotnode answers at PLOT_ADDR:PLOT_LISTEN (its GET /info). Exits 1, with a line saying so, when no relay answers in time.',
   ],
   flags: FLAGS,
   examples: ['rtl status', 'rtl status --json', 'rtl status --relay-recv 19100'],
@@ -125,27 +165,40 @@ export const status: Command = {
     );
     if (s.dropped.malformed > 0)
       console.log(`dropped    ${ms(s.dropped.malformed)} malformed messages (see the relay log)`);
+    const plot = await plotnodeInfo(ctx.config, 500);
+    console.log(
+      plot === undefined
+        ? `plotnode   not answering at ${plotnodeUrl(ctx.config)}`
+        : `plotnode   ${plot.url} pid ${ms(plot.pid)}, up ${formatDuration(plot.uptimeMs)}: GET /members, /info`,
+    );
     return 0;
   },
 };
 
 export const nodes: Command = {
   name: 'nodes',
-  summary: 'List the tasknodes connected to the relay',
+  summary: 'List the cluster members: the relay, tasknodes and ESP nodes, alive and dead',
   usage: 'rtl nodes [--json] [--timeout ms] [setting flags]',
   description: [
-    'The tasknodes the relay knows: name, alive or dead, last heard from, credit (free worker slots), running stages, number of tasks it can run, host and pid, queues it serves.',
+    'Asks the relay for its members: itself, then every tasknode it has seen (ESP nodes, named esp32/<id>, have kind esp32), alive or dead (silent past HEARTBEAT_MS x HEARTBEAT_LIVENESS; the relay keeps the last 1000 dead ones). For each: name, kind, state, last heard from, credit (free worker slots), running stages, host and pid, queues.',
+    '--json prints the members as the relay sends them, the same array the plotnode serves at GET /members (docs/plotnode.md). Exits 1, with a line saying so, when no relay answers in time.',
   ],
   flags: FLAGS,
   examples: ['rtl nodes', 'rtl nodes --json'],
   args: { min: 0, max: 0 },
   async run(ctx: CommandContext): Promise<number> {
-    const s = await askRelay(ctx);
+    const { members, raw } = await askMembers(ctx);
     if (boolFlag(ctx, 'json')) {
-      console.log(JSON.stringify(s.raw.nodes ?? [], null, 2));
+      console.log(JSON.stringify(raw, null, 2));
       return 0;
     }
-    for (const line of nodeRows(s.nodes)) console.log(line);
+    for (const line of memberRows(members)) console.log(line);
+    const alive = members.filter((m) => m.kind !== 'relay' && m.state === 'alive').length;
+    const dead = members.filter((m) => m.state === 'dead').length;
+    console.log('');
+    console.log(
+      `${plural(members.length - 1, 'node')} besides the relay: ${String(alive)} alive, ${String(dead)} dead`,
+    );
     return 0;
   },
 };

@@ -59,10 +59,10 @@ export function describeStop(reports: readonly StopReport[], graceMs = STOP_GRAC
 
 export const stop: Command = {
   name: 'stop',
-  summary: 'Stop the relay and tasknodes that `rtl start` started',
+  summary: 'Stop what `rtl start` started: tasknodes, bridge and plotnode first, then the relay',
   usage: 'rtl stop [setting flags]',
   description: [
-    `Sends SIGTERM to every process recorded in RUN_DIR/rtl.json (tasknodes first, then the relay), waits up to ${String(STOP_GRACE_MS / 1000)} s for each to exit, kills what remains, and removes the record.`,
+    `Sends SIGTERM to every process recorded in RUN_DIR/rtl.json (tasknodes, the bridge and the plotnode first, then the relay), waits up to ${String(STOP_GRACE_MS / 1000)} s for each to exit, kills what remains, and removes the record.`,
     'When nothing runs, says so and exits 0.',
   ],
   flags: [],
