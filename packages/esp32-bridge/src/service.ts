@@ -93,7 +93,8 @@ export class EspService {
 export function clusterOf(bridge: EspBridge): EspCluster {
   return {
     nodes: () => bridge.nodes(),
-    onChange: (listener) => bridge.onChange(() => listener()),
+    onChange: (listener) => bridge.onChange((change) => listener(change.id)),
+    node: (id) => bridge.node(id),
     runTask: (id, task, args, input, opts) =>
       bridge.command(
         id,
