@@ -30,12 +30,19 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Table } from 'apache-arrow';
 import { Client } from '@rtl/client';
 import { loadConfig } from '@rtl/core';
-import { EspService, probeTcp, transformStream, type WindowSpec } from '@rtl/esp32-bridge';
+import {
+  EspBridge,
+  EspService,
+  probeTcp,
+  transformStream,
+  type WindowSpec,
+} from '@rtl/esp32-bridge';
 import { freePort, startCluster } from './lib/cluster.js';
 import {
   SAMPLE_DT_MS,
@@ -48,6 +55,7 @@ import {
 } from './lib/esp32-load.js';
 import {
   benchArgs,
+  cpuPerJobUs,
   emit,
   latencyResult,
   note,
@@ -183,8 +191,14 @@ async function main(): Promise<void> {
     ...(args.cpuProf === undefined ? {} : { cpuProf: args.cpuProf }),
   });
   const settings = { ...loadConfig({ env: {} }), MQTT_URL: url, MQTT_EMBEDDED: 'auto' as const };
-  const service = await EspService.start(settings, { beatMs: BEAT_MS, relay: cluster.send });
-  const bridge = service.bridge;
+  // ESP_STREAMS_BRIDGE=bridge: the MQTT side alone (EspBridge), no relay tasknode per node.
+  const serviceMode = process.env.ESP_STREAMS_BRIDGE !== 'bridge';
+  const service = serviceMode
+    ? await EspService.start(settings, { beatMs: BEAT_MS, relay: cluster.send })
+    : undefined;
+  const bridge =
+    service?.bridge ?? (await EspBridge.start({ url, embedded: 'auto', beatMs: BEAT_MS }));
+  const atRelay = (): number => (service === undefined ? nodes : service.link.serving().length);
   const client = new Client({ relay: cluster.recv, store: false, timeoutMs: 30_000 });
   const prefix = `bench${randomUUID().slice(0, 6)}`;
   const gen = startGenerator();
@@ -206,7 +220,7 @@ async function main(): Promise<void> {
       gen.child.kill('SIGKILL');
     }
     await client.close();
-    await service.close();
+    await (service ?? bridge).close();
     await cluster.close();
   };
 
@@ -214,14 +228,19 @@ async function main(): Promise<void> {
     send({ type: 'start', url, prefix, nodes, connections, seconds, beatMs: BEAT_MS });
     const ready = await expect(gen.next, 'ready');
     const deadline = Date.now() + READY_MS;
+    let polls = 0;
     const ours = (): number =>
       bridge.nodes().filter((n) => n.alive && n.id.startsWith(`${prefix}-`)).length;
-    while (ours() < nodes || service.link.serving().length < nodes) {
+    while (ours() < nodes || atRelay() < nodes) {
       if (Date.now() > deadline)
         throw new Error(
-          `only ${String(ours())} of ${String(nodes)} nodes alive (${String(service.link.serving().length)} at the relay) after ${String(READY_MS)} ms`,
+          `only ${String(ours())} of ${String(nodes)} nodes alive (${String(atRelay())} at the relay) after ${String(READY_MS)} ms`,
         );
       await sleep(100);
+      if (++polls % 50 === 0)
+        note(
+          `esp32-streams: ${String(ours())} of ${String(nodes)} nodes alive, ${String(atRelay())} at the relay, ${String(bridge.nodes().length)} heard of`,
+        );
     }
     note(
       `esp32-streams: ${String(nodes)} nodes connected and alive in ${String(ready.connectMs)} ms`,
@@ -283,6 +302,7 @@ async function main(): Promise<void> {
         attach(i, { ms: TIME_WINDOW_MS }, time, `t${String(i)}`);
     }
 
+    const loadStart = os.loadavg().map((l) => +l.toFixed(2));
     const cpu0 = cluster.cpuMs();
     const genCpu0 = processCpuMs(gen.child.pid ?? 0);
     const t0 = Date.now();
@@ -298,6 +318,7 @@ async function main(): Promise<void> {
     }, MEMORY_SAMPLE_MS);
     send({ type: 'go' });
     const done: LoadDone = await expect(gen.next, 'done');
+    const windowsInLoad = count.values().length + count.warmup + time.values().length + time.warmup;
     const cpu1 = cluster.cpuMs();
     const genCpu1 = processCpuMs(gen.child.pid ?? 0);
     const loadMs = Date.now() - t0;
@@ -354,6 +375,8 @@ async function main(): Promise<void> {
         );
     if (genCpu0 !== undefined && genCpu1 !== undefined)
       cpuPct.generator = Math.round(((genCpu1 - genCpu0) / loadMs) * 100);
+    // CPU per window result, by process: what a window costs, whatever else ran on the machine.
+    const cpuPerWindowUs = cpuPerJobUs(cpu0, cpu1, windowsInLoad);
 
     const after = series.filter((m) => m.t >= warmupS);
     const rss = series.map((m) => m.rss);
@@ -376,6 +399,7 @@ async function main(): Promise<void> {
       nodes,
       connections,
       tasknodes,
+      bridgeAs: serviceMode ? 'EspService' : 'EspBridge',
       seconds,
       warmupS,
       batchesPerNodePerS: 1,
@@ -394,6 +418,9 @@ async function main(): Promise<void> {
       bridge: bridgeCounts,
       generator: { batches: done.batches, lateMs: done.lateMs, wallMs: done.wallMs },
       cpuPct,
+      ...(cpuPerWindowUs === undefined ? {} : { cpuPerWindowUs }),
+      windowsInLoad,
+      loadavg: { start: loadStart, end: os.loadavg().map((l) => +l.toFixed(2)) },
       ...(firstError === undefined ? {} : { firstError }),
     };
     const latency = (name: string, lat: Latencies): Result => {

@@ -1,7 +1,7 @@
 /**
  * A protocol-level load generator of ESP nodes (docs/esp32-protocol.md), run as a child
  * process of the esp32-streams bench so that its CPU is not counted as the bridge's: each
- * node publishes a retained hello and status, beats every `beatMs`, and one stream `temp`
+ * node publishes a retained hello and status, beats every `beatMs` from then on, and one stream `temp`
  * sampled at 10 Hz, published as one f32 batch of 10 samples a second (E-4.1), as the
  * firmware batches by default.
  *
@@ -19,6 +19,7 @@
  * announced) → parent `go` → child publishes for `seconds` → child `done` (counts) → parent
  * `stop` → child clears its retained topics and exits.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { connectAsync, type MqttClient } from 'mqtt';
 
 export interface LoadStart {
@@ -53,6 +54,9 @@ export const SAMPLE_DT_MS = 100;
 export const STREAM = 'temp';
 const CONNECT_PARALLEL = 50;
 const TICK_MS = 5;
+const BEAT_TICK_MS = 50;
+const ANNOUNCE_GROUP = 50;
+const ANNOUNCE_PAUSE_MS = 100;
 
 export function nodeId(prefix: string, i: number): string {
   return `${prefix}-${String(i)}`;
@@ -121,19 +125,56 @@ function hello(id: string): string {
   });
 }
 
+/**
+ * Retained hello and status of every node, `ANNOUNCE_GROUP` nodes at a time with a pause
+ * between groups (nodes that boot together still come up over a few seconds): a burst of
+ * 2,000 QoS 1 messages at once overflows Mosquitto's default queue toward the bridge
+ * (max_queued_messages 1000), which then drops announcements.
+ */
 async function announce(opts: LoadStart, clients: readonly MqttClient[]): Promise<void> {
-  const jobs: Promise<unknown>[] = [];
-  for (let i = 0; i < opts.nodes; i++) {
-    const c = clients[i % clients.length];
-    if (c === undefined) continue;
-    const id = nodeId(opts.prefix, i);
-    const p = `rtl/v1/nodes/${id}/`;
-    jobs.push(
-      c.publishAsync(`${p}hello`, hello(id), { qos: 1, retain: true }),
-      c.publishAsync(`${p}status`, '{"v":1,"state":"online","boot":1}', { qos: 1, retain: true }),
-    );
+  for (let g = 0; g < opts.nodes; g += ANNOUNCE_GROUP) {
+    const jobs: Promise<unknown>[] = [];
+    for (let i = g; i < Math.min(opts.nodes, g + ANNOUNCE_GROUP); i++) {
+      const c = clients[i % clients.length];
+      if (c === undefined) continue;
+      const id = nodeId(opts.prefix, i);
+      const p = `rtl/v1/nodes/${id}/`;
+      jobs.push(
+        c.publishAsync(`${p}hello`, hello(id), { qos: 1, retain: true }),
+        c.publishAsync(`${p}status`, '{"v":1,"state":"online","boot":1}', {
+          qos: 1,
+          retain: true,
+        }),
+      );
+    }
+    await Promise.all(jobs);
+    await sleep(ANNOUNCE_PAUSE_MS);
   }
-  await Promise.all(jobs);
+}
+
+/** A beat (E-2.3) of every node every `beatMs`, spread evenly; returns a stop. */
+function beat(opts: LoadStart, clients: readonly MqttClient[]): () => void {
+  const start = Date.now();
+  const due = Float64Array.from(
+    { length: opts.nodes },
+    (_, i) => start + (i * opts.beatMs) / opts.nodes,
+  );
+  const topics = Array.from(
+    { length: opts.nodes },
+    (_, i) => `rtl/v1/nodes/${nodeId(opts.prefix, i)}/beat`,
+  );
+  const timer = setInterval(() => {
+    const now = Date.now();
+    for (let i = 0; i < opts.nodes; i++) {
+      const d = due[i] ?? 0;
+      const c = clients[i % clients.length];
+      const t = topics[i];
+      if (d > now || c === undefined || t === undefined) continue;
+      c.publish(t, JSON.stringify({ v: 1, up_ms: now - start, mem_free: 99_000 }), { qos: 0 });
+      due[i] = d + opts.beatMs;
+    }
+  }, BEAT_TICK_MS);
+  return () => clearInterval(timer);
 }
 
 async function clearRetained(opts: LoadStart, clients: readonly MqttClient[]): Promise<void> {
@@ -161,14 +202,11 @@ function run(opts: LoadStart, clients: readonly MqttClient[]): Promise<LoadDone>
   const due = new Float64Array(n);
   for (let i = 0; i < n; i++) due[i] = go + (i * periodMs) / n;
   const seq = new Uint32Array(n);
-  const beatDue = new Float64Array(n);
-  for (let i = 0; i < n; i++) beatDue[i] = go + (i * opts.beatMs) / n;
   const end = go + opts.seconds * 1000;
   const late = new Float64Array(Math.ceil(opts.seconds * (1000 / periodMs) * n) + n);
   let batches = 0;
   const topics = Array.from({ length: n }, (_, i) => ({
     sensor: `rtl/v1/sensors/${nodeId(opts.prefix, i)}/${STREAM}`,
-    beat: `rtl/v1/nodes/${nodeId(opts.prefix, i)}/beat`,
   }));
   return new Promise((resolve) => {
     const tick = (): void => {
@@ -187,12 +225,6 @@ function run(opts: LoadStart, clients: readonly MqttClient[]): Promise<LoadDone>
           if (batches < late.length) late[batches] = now - d;
           batches++;
           due[i] = d + periodMs;
-        }
-        if ((beatDue[i] ?? 0) <= now) {
-          c.publish(t.beat, JSON.stringify({ v: 1, up_ms: now - go, mem_free: 99_000 }), {
-            qos: 0,
-          });
-          beatDue[i] = (beatDue[i] ?? 0) + opts.beatMs;
         }
       }
       if (pending) {
@@ -219,6 +251,7 @@ function run(opts: LoadStart, clients: readonly MqttClient[]): Promise<LoadDone>
 async function main(): Promise<void> {
   let opts: LoadStart | undefined;
   let clients: MqttClient[] = [];
+  let stopBeats = (): void => undefined;
   process.on('message', (raw: LoadCommand) => {
     const step = async (): Promise<void> => {
       if (raw.type === 'start') {
@@ -226,19 +259,33 @@ async function main(): Promise<void> {
         const t0 = Date.now();
         clients = await connectAll(raw);
         await announce(raw, clients);
+        stopBeats = beat(raw, clients);
         send({ type: 'ready', connectMs: Date.now() - t0 });
       } else if (raw.type === 'go') {
         if (opts === undefined) throw new Error('go before start');
         send(await run(opts, clients));
       } else {
+        stopBeats();
         if (opts !== undefined) await clearRetained(opts, clients);
-        await Promise.all(clients.map((c) => c.endAsync().catch(() => undefined)));
+        const ended = clients;
+        clients = [];
+        opts = undefined;
+        await Promise.all(ended.map((c) => c.endAsync().catch(() => undefined)));
         process.disconnect();
       }
     };
     step().catch((err: unknown) => {
       send({ type: 'error', message: err instanceof Error ? err.message : String(err) });
     });
+  });
+  // The parent went away without `stop`: clear what we left in the broker, then go.
+  process.on('disconnect', () => {
+    stopBeats();
+    const left = opts === undefined ? Promise.resolve() : clearRetained(opts, clients);
+    void left
+      .catch(() => undefined)
+      .then(() => Promise.all(clients.map((c) => c.endAsync().catch(() => undefined))))
+      .then(() => process.exit(0));
   });
   await Promise.resolve();
 }
