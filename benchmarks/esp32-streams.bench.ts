@@ -180,6 +180,10 @@ async function main(): Promise<void> {
   const connections = Math.max(1, Math.min(nodes, envInt('ESP_STREAMS_CONNECTIONS', nodes)));
   const timeEvery = envInt('ESP_STREAMS_TIME_EVERY', 4);
   const tasknodes = envInt('ESP_STREAMS_TASKNODES', 3);
+  // ESP_STREAMS_EVENTS=0|1: whether each window's job sends its progress events to the client
+  // (transformStream's `events`); unset = transformStream's default.
+  const eventsEnv = process.env.ESP_STREAMS_EVENTS;
+  const events = eventsEnv === undefined || eventsEnv === '' ? undefined : eventsEnv !== '0';
   const warmupS = Math.min(60, Math.max(10, Math.round(seconds / 5)));
 
   const mosquitto = await probeTcp(MOSQUITTO.host, MOSQUITTO.port, 500);
@@ -193,11 +197,16 @@ async function main(): Promise<void> {
   const settings = { ...loadConfig({ env: {} }), MQTT_URL: url, MQTT_EMBEDDED: 'auto' as const };
   // ESP_STREAMS_BRIDGE=bridge: the MQTT side alone (EspBridge), no relay tasknode per node.
   const serviceMode = process.env.ESP_STREAMS_BRIDGE !== 'bridge';
+  // Each stream keeps its last maxSamples samples (16 bytes each): the default 10,000 takes
+  // 1,000 s to fill at 10 samples/s, so memory would grow for the whole run by design. 100
+  // (10 s) fills within the warm-up; ESP_STREAMS_MAX_SAMPLES to change. Room for streams of
+  // other users of a shared broker, too.
+  const window = { maxSamples: envInt('ESP_STREAMS_MAX_SAMPLES', 100), maxStreams: nodes + 1000 };
   const service = serviceMode
-    ? await EspService.start(settings, { beatMs: BEAT_MS, relay: cluster.send })
+    ? await EspService.start(settings, { beatMs: BEAT_MS, relay: cluster.send, window })
     : undefined;
   const bridge =
-    service?.bridge ?? (await EspBridge.start({ url, embedded: 'auto', beatMs: BEAT_MS }));
+    service?.bridge ?? (await EspBridge.start({ url, embedded: 'auto', beatMs: BEAT_MS, window }));
   const atRelay = (): number => (service === undefined ? nodes : service.link.serving().length);
   const client = new Client({ relay: cluster.recv, store: false, timeoutMs: 30_000 });
   const prefix = `bench${randomUUID().slice(0, 6)}`;
@@ -263,6 +272,7 @@ async function main(): Promise<void> {
       const run = async (): Promise<void> => {
         for await (const r of transformStream(bridge, client, stream, spec, doc, {
           idPrefix: key,
+          ...(events === undefined ? {} : { events }),
         })) {
           const arrived = Date.now();
           const ts = floats(r.window, 'timestamp');
@@ -400,6 +410,8 @@ async function main(): Promise<void> {
       connections,
       tasknodes,
       bridgeAs: serviceMode ? 'EspService' : 'EspBridge',
+      events: events ?? 'default',
+      maxSamplesPerStream: window.maxSamples,
       seconds,
       warmupS,
       batchesPerNodePerS: 1,
