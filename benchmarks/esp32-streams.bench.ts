@@ -71,6 +71,8 @@ const BEAT_MS = 5000;
 const DRAIN_MS = 30_000;
 const READY_MS = 120_000;
 const TIME_WINDOW_MS = 1000;
+/** Samples a time window stream may hold in its open window at the end (two windows' worth). */
+const OPEN_TAIL = (TIME_WINDOW_MS / SAMPLE_DT_MS) * 2;
 
 function envInt(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -337,8 +339,11 @@ async function main(): Promise<void> {
     const sentOf = (i: number): number => done.samples[i] ?? 0;
     const drainEnd = Date.now() + DRAIN_MS;
     const countDone = (): boolean => {
-      for (let i = 0; i < nodes; i++)
+      for (let i = 0; i < nodes; i++) {
         if ((seen.get(`c${String(i)}`)?.next ?? 0) < sentOf(i)) return false;
+        const t = seen.get(`t${String(i)}`);
+        if (t !== undefined && sentOf(i) - t.next > OPEN_TAIL) return false;
+      }
       return true;
     };
     while (!countDone() && Date.now() < drainEnd) await sleep(100);
@@ -365,7 +370,7 @@ async function main(): Promise<void> {
         wrong += t.wrong;
         // The last time window is still open (it completes when a later sample comes).
         const tail = sentOf(i) - t.next;
-        if (tail > (TIME_WINDOW_MS / SAMPLE_DT_MS) * 2) timeLost += tail;
+        if (tail > OPEN_TAIL) timeLost += tail;
         else timeTail += Math.max(0, tail);
       }
     }
@@ -463,7 +468,7 @@ async function main(): Promise<void> {
         `${r.name}: p50 ${r.p50.toFixed(2)} ${r.unit}, p99 ${r.p99.toFixed(2)} ${r.unit}${typeof r.detail?.max === 'number' ? `, max ${r.detail.max.toFixed(1)}` : ''}`,
       );
     note(
-      `esp32-streams: ${String(sent)} samples sent, ${String(inWindows)} in count windows, ${String(lost)} lost, ${String(wrong)} wrong; rss ${String(memory.rssStartMiB)} -> ${String(memory.rssEndMiB)} MiB (max ${String(memory.rssMaxMiB)}, ${String(memory.rssSlopeMiBPerMin)} MiB/min after ${String(warmupS)} s); cpu ${JSON.stringify(cpuPct)}`,
+      `esp32-streams: ${String(sent)} samples sent, ${String(bridgeCounts.samples)} taken in by the bridge, ${String(inWindows)} in count windows, ${String(lost)} lost (${String(bridgeCounts.windowsDropped)} windows dropped by the bridge: consumers behind), ${String(wrong)} wrong; rss ${String(memory.rssStartMiB)} -> ${String(memory.rssEndMiB)} MiB (max ${String(memory.rssMaxMiB)}, ${String(memory.rssSlopeMiBPerMin)} MiB/min after ${String(warmupS)} s); cpu ${JSON.stringify(cpuPct)}`,
     );
     await cleanup();
     await Promise.race([Promise.all(consumers), sleep(5000)]);
