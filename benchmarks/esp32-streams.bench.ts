@@ -67,6 +67,7 @@ import {
 const MOSQUITTO = { host: '127.0.0.1', port: 1883 };
 const TARGET_P99_MS = 50;
 const MEMORY_SAMPLE_MS = 5000;
+const FLOOR_S = 30;
 const BEAT_MS = 5000;
 const DRAIN_MS = 30_000;
 const READY_MS = 120_000;
@@ -135,6 +136,17 @@ function slopePerMin(points: readonly Mem[], pick: (m: Mem) => number): number {
     den += ((xs[i] ?? 0) - mx) ** 2;
   }
   return den === 0 ? Number.NaN : num / den;
+}
+
+/** The lowest sample (by `pick`) of each FLOOR_S-second stretch. */
+function floors(points: readonly Mem[], pick: (m: Mem) => number): Mem[] {
+  const out = new Map<number, Mem>();
+  for (const p of points) {
+    const k = Math.floor(p.t / FLOOR_S);
+    const cur = out.get(k);
+    if (cur === undefined || pick(p) < pick(cur)) out.set(k, p);
+  }
+  return [...out.values()];
 }
 
 function mem(t0: number): Mem {
@@ -405,6 +417,16 @@ async function main(): Promise<void> {
       heapEndMiB: +(series[series.length - 1]?.heap ?? 0).toFixed(1),
       heapMaxMiB: +Math.max(...series.map((m) => m.heap)).toFixed(1),
       heapSlopeMiBPerMin: +slopePerMin(after, (m) => m.heap).toFixed(2),
+      // The heap saws up and down with each major GC: the slope of the lowest point of each
+      // 30 s says whether what survives GC grows.
+      rssFloorSlopeMiBPerMin: +slopePerMin(
+        floors(after, (m) => m.rss),
+        (m) => m.rss,
+      ).toFixed(2),
+      heapFloorSlopeMiBPerMin: +slopePerMin(
+        floors(after, (m) => m.heap),
+        (m) => m.heap,
+      ).toFixed(2),
       series: series.map((m) => [Math.round(m.t), +m.rss.toFixed(1), +m.heap.toFixed(1)]),
     };
     const bad = lost + timeLost + wrong + bridgeCounts.windowsDropped + bridgeCounts.lostBatches;
@@ -467,6 +489,9 @@ async function main(): Promise<void> {
       note(
         `${r.name}: p50 ${r.p50.toFixed(2)} ${r.unit}, p99 ${r.p99.toFixed(2)} ${r.unit}${typeof r.detail?.max === 'number' ? `, max ${r.detail.max.toFixed(1)}` : ''}`,
       );
+    note(
+      `esp32-streams: floors after GC: rss ${String(memory.rssFloorSlopeMiBPerMin)} MiB/min, heap ${String(memory.heapFloorSlopeMiBPerMin)} MiB/min`,
+    );
     note(
       `esp32-streams: ${String(sent)} samples sent, ${String(bridgeCounts.samples)} taken in by the bridge, ${String(inWindows)} in count windows, ${String(lost)} lost (${String(bridgeCounts.windowsDropped)} windows dropped by the bridge: consumers behind), ${String(wrong)} wrong; rss ${String(memory.rssStartMiB)} -> ${String(memory.rssEndMiB)} MiB (max ${String(memory.rssMaxMiB)}, ${String(memory.rssSlopeMiBPerMin)} MiB/min after ${String(warmupS)} s); cpu ${JSON.stringify(cpuPct)}`,
     );
