@@ -70,6 +70,7 @@ const MEMORY_SAMPLE_MS = 5000;
 const FLOOR_S = 30;
 const BEAT_MS = 5000;
 const DRAIN_MS = 30_000;
+const STOP_WAIT_MS = 120_000;
 const READY_MS = 120_000;
 const TIME_WINDOW_MS = 1000;
 /** Samples a time window stream may hold in its open window at the end (two windows' worth). */
@@ -239,7 +240,13 @@ async function main(): Promise<void> {
     if (gen.child.exitCode === null) {
       const exited = new Promise((r) => gen.child.once('exit', r));
       send({ type: 'stop' });
-      await Promise.race([exited, sleep(10_000)]);
+      // Clearing 2,000 retained topics takes a while on a busy broker: killing the generator
+      // before it is done leaves them behind, and every later bridge gets them at subscribe.
+      const gone = await Promise.race([exited.then(() => true), sleep(STOP_WAIT_MS, false)]);
+      if (!gone)
+        note(
+          `esp32-streams: the load generator did not clear its retained topics within ${String(STOP_WAIT_MS)} ms (prefix ${prefix})`,
+        );
       gen.child.kill('SIGKILL');
     }
     await client.close();
