@@ -7,6 +7,10 @@
  *   npm run bench -- --only canvas                  chain / group / chord latency, 10,000-task rates
  *   npm run bench -- --only soak                    10 minutes at 1,000 jobs/s: memory growth, lost jobs
  *                                                   (SOAK_MINUTES=n to change; not in the default set)
+ *   npm run bench -- --only esp32-streams           1,000 simulated ESP nodes at 10 samples/s into windowed
+ *                                                   transforms for 60 s: latency beyond the window, lost
+ *                                                   samples, bridge memory (ESP_STREAMS_SECONDS=300 for 5
+ *                                                   minutes; not in the default set)
  *   npm run bench -- --quick                        fewer iterations (noisier)
  *   npm run bench -- --list                         the scenario names
  *   npm run bench -- --no-save                      print only, write no results file
@@ -27,8 +31,8 @@ const FLOOR = 'zmq-floor';
 /** The order scenarios run in; a new *.bench.ts not listed here runs after these. */
 const ORDER = [FLOOR, 'null-roundtrip', 'pipelined', 'canvas', 'big-table'];
 const SCENARIO_TIMEOUT_MS = 15 * 60_000;
-/** Long scenarios run only when named in --only (soak: 10 minutes). */
-const OPT_IN = ['soak'];
+/** Long scenarios run only when named in --only (soak: 10 minutes; esp32-streams: 1+ minute). */
+const OPT_IN = ['soak', 'esp32-streams'];
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const resultsDir = resolve(here, '..', 'results');
@@ -98,6 +102,7 @@ function compare(results: Result[]): void {
     if (t === undefined) continue;
     let met = r.ok !== false;
     if (t.p50Below !== undefined) met &&= r.p50 < t.p50Below;
+    if (t.p99Below !== undefined) met &&= r.p99 < t.p99Below;
     if (t.p50AtLeast !== undefined) met &&= r.p50 >= t.p50AtLeast;
     if (t.ratioAtMost !== undefined) met &&= r.ratio !== undefined && r.ratio <= t.ratioAtMost;
     r.met = met;
@@ -108,6 +113,7 @@ function fmt(v: number | undefined, unit: string): string {
   if (v === undefined || Number.isNaN(v)) return '';
   if (unit === 'ms') return v < 10 ? v.toFixed(3) : v.toFixed(1);
   if (unit === '%') return v.toFixed(1);
+  if (unit === 'MiB/min') return v.toFixed(2);
   return Math.round(v).toLocaleString('en-US');
 }
 
@@ -116,6 +122,7 @@ function describeTarget(r: Result): string {
   if (t === undefined) return r.ok === false ? `FAILED (${String(r.failures ?? '?')})` : '';
   const parts: string[] = [];
   if (t.p50Below !== undefined) parts.push(`p50<${String(t.p50Below)}`);
+  if (t.p99Below !== undefined) parts.push(`p99<${String(t.p99Below)}`);
   if (t.p50AtLeast !== undefined) parts.push(`p50>=${t.p50AtLeast.toLocaleString('en-US')}`);
   if (t.ratioAtMost !== undefined) parts.push(`ratio<=${String(t.ratioAtMost)}`);
   if (r.ok === false) parts.push(`${String(r.failures ?? '?')} failures`);

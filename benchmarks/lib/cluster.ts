@@ -26,6 +26,8 @@ export interface ClusterOptions {
 export interface Cluster {
   /** The relay's RECV endpoint, for clients. */
   readonly recv: string;
+  /** The relay's SEND endpoint, for further tasknodes (the ESP32 bridge). */
+  readonly send: string;
   /** The CACHE_PATH shared by the relay and tasknodes; give it to a client for by-reference tables. */
   readonly cachePath: string;
   /** Processes, for the record: `relay`, `tasknode-0`, ... with their pids. */
@@ -222,6 +224,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   }
   return {
     recv: endpoint,
+    send: `tcp://127.0.0.1:${String(send)}`,
     cachePath,
     credit,
     services: all.map((s) => ({ name: s.name, pid: s.child.pid ?? 0 })),

@@ -5,12 +5,14 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 
-/** Units: latencies in ms (lower is better), rates in jobs/s, tasks/s or msgs/s (higher is better), growth in %. */
-export type Unit = 'ms' | 'jobs/s' | 'tasks/s' | 'msgs/s' | 'MB/s' | '%';
+/** Units: latencies in ms (lower is better), rates in jobs/s, tasks/s or msgs/s (higher is better), growth in % or MiB/min. */
+export type Unit = 'ms' | 'jobs/s' | 'tasks/s' | 'msgs/s' | 'MB/s' | '%' | 'MiB/min';
 
 export interface Target {
   /** p50 must be below this. */
   readonly p50Below?: number;
+  /** p99 must be below this (latencies). */
+  readonly p99Below?: number;
   /** p50 must be at least this (for rates). */
   readonly p50AtLeast?: number;
   /** ratio against the baseline must be at most this. */

@@ -492,7 +492,7 @@ export class EspBridge {
   /**
    * Each consecutive tumbling window of a stream, from now on: every `count` samples, or every
    * `ms` of sample time (aligned to multiples of `ms`; a window is complete when a later sample
-   * comes). A slow consumer loses the oldest windows past `maxPending` (counted in
+   * comes, or when a batch ends and its next sample, last + dt, is due past the window). A slow consumer loses the oldest windows past `maxPending` (counted in
    * `streams()[].windowsDropped`). Ends when the bridge closes or the loop breaks.
    *
    * ```ts

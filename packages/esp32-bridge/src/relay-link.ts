@@ -46,8 +46,13 @@ import {
 export interface EspCluster {
   /** Every node heard of; the link serves those that are alive. */
   nodes(): readonly EspNodeView[];
-  /** Called whenever a node joins, leaves, or changes what it announces; returns an unsubscribe. */
-  onChange(listener: () => void): () => void;
+  /**
+   * Called whenever a node joins, leaves, or changes what it announces, with that node's id
+   * when the change is about one node; returns an unsubscribe.
+   */
+  onChange(listener: (id?: string) => void): () => void;
+  /** One node, when the cluster can look it up (else every change re-reads `nodes()`). */
+  node?(id: string): EspNodeView | undefined;
   /** Run `task` on node `id`: the node calls it with `input` first when given, then `args`. */
   runTask(
     id: string,
@@ -114,7 +119,10 @@ export class RelayLink {
             credit: 0,
             queues: [],
           });
-    this.#unsubscribe = cluster.onChange(() => this.#sync());
+    this.#unsubscribe = cluster.onChange((id) => {
+      if (id === undefined || cluster.node === undefined) this.#sync();
+      else this.#syncNode(id, cluster.node(id));
+    });
     this.#sync();
   }
 
@@ -141,12 +149,20 @@ export class RelayLink {
         this.#agents.delete(id);
         void agent.close();
       }
-    for (const [id, node] of alive) {
-      const agent = this.#agents.get(id);
-      if (agent === undefined)
-        this.#agents.set(id, new EspTasknode(this.#cluster, node, this.#opts));
-      else agent.update(node);
-    }
+    for (const [id, node] of alive) this.#syncNode(id, node);
+  }
+
+  /** One node changed: it joins (alive), leaves (not alive or gone), or re-announces. */
+  #syncNode(id: string, node: EspNodeView | undefined): void {
+    if (this.#closed) return;
+    const agent = this.#agents.get(id);
+    if (node === undefined || !node.alive) {
+      if (agent === undefined) return;
+      this.#agents.delete(id);
+      void agent.close();
+    } else if (agent === undefined)
+      this.#agents.set(id, new EspTasknode(this.#cluster, node, this.#opts));
+    else agent.update(node);
   }
 }
 

@@ -164,6 +164,20 @@ export class WindowSubscription implements AsyncIterable<Table> {
     this.#ring.push(t, v);
   }
 
+  /**
+   * A batch ended, its next sample due at `next` ms (its last sample + dt): a time window
+   * that sample falls past is complete now, a batch period before a later sample would say so.
+   */
+  endBatch(next: number): void {
+    if (this.#ended || 'count' in this.#spec || this.#windowStart === null) return;
+    if (!Number.isFinite(next)) return;
+    const ms = this.#spec.ms;
+    if (Math.floor(next / ms) * ms === this.#windowStart) return;
+    this.#flush();
+    // A sample still to come for that window (out of order) opens a window of its own.
+    this.#windowStart = null;
+  }
+
   #flush(): void {
     const { timestamp, value } = this.#ring.last(this.#ring.length);
     this.#ring.clear();
@@ -257,6 +271,10 @@ export class StreamWindow {
       for (const sub of this.subscribers) sub.add(t, v);
     }
     if (n > 0) this.lastTimestamp = batch.timestamps[n - 1] ?? null;
+    if (n > 0 && batch.dtUs > 0 && this.subscribers.size > 0) {
+      const next = (batch.timestamps[n - 1] ?? NaN) + batch.dtUs / 1000;
+      for (const sub of this.subscribers) sub.endBatch(next);
+    }
   }
 
   /** The most recent samples as a table. */

@@ -10,7 +10,7 @@
  */
 import { hostname } from 'node:os';
 import { peerCurve, relayEndpoints, silentLogger, type Config, type Logger } from '@rtl/core';
-import { EspBridge } from './bridge.js';
+import { EspBridge, type EspBridgeWindowOptions } from './bridge.js';
 import { RelayLink, type EspCluster } from './relay-link.js';
 
 /** The name the bridge itself has at the relay (a tasknode with no credit). */
@@ -40,6 +40,8 @@ export interface EspServiceOptions {
   readonly beatMs?: number;
   /** The relay's SEND endpoint; default from RELAY_ADDR and RELAY_SEND. */
   readonly relay?: string;
+  /** Window limits of the sensor streams (samples kept per stream, streams, pending windows). */
+  readonly window?: EspBridgeWindowOptions;
 }
 
 export class EspService {
@@ -62,6 +64,7 @@ export class EspService {
       embedded: settings.MQTT_EMBEDDED,
       log,
       ...(opts.beatMs === undefined ? {} : { beatMs: opts.beatMs }),
+      ...(opts.window === undefined ? {} : { window: opts.window }),
     });
     const relay = opts.relay ?? relayEndpoints(settings).send;
     const link = new RelayLink(clusterOf(bridge), {
@@ -93,7 +96,8 @@ export class EspService {
 export function clusterOf(bridge: EspBridge): EspCluster {
   return {
     nodes: () => bridge.nodes(),
-    onChange: (listener) => bridge.onChange(() => listener()),
+    onChange: (listener) => bridge.onChange((change) => listener(change.id)),
+    node: (id) => bridge.node(id),
     runTask: (id, task, args, input, opts) =>
       bridge.command(
         id,

@@ -404,8 +404,9 @@ describe.each(brokers)('EspBridge on %s', (broker) => {
       expect(column(r.value, 'value')).toEqual(values.slice(k * 25, k * 25 + 25));
       expect(column(r.value, 'timestamp')).toEqual(times.slice(k * 25, k * 25 + 25));
     }
-    // 80 samples over 1000..1790 ms: windows [1000,1100) .. [1600,1700) are complete.
-    for (let k = 0; k < 7; k++) {
+    // 80 samples over 1000..1790 ms: windows [1000,1100) .. [1600,1700) are complete, and
+    // [1700,1800) too: the last batch's next sample (1790 + 10) is due past it.
+    for (let k = 0; k < 8; k++) {
       const r = await byTime.next();
       if (r.done === true) throw new Error('subscription ended early');
       expect(column(r.value, 'timestamp')).toEqual(

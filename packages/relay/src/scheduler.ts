@@ -185,11 +185,17 @@ export class Scheduler<R extends { readonly key: string; readonly placement: Pla
     if (free === 0) return [];
     const out: Assignment<R>[] = [];
     const keep: R[] = [];
+    // Placements no node can take in this pass: credit only goes down within a pass, so the
+    // runs after them with the same placement wait without another scan of every node (many
+    // nodes with credit that cannot run them, such as ESP nodes, made a long queue quadratic).
+    const full = new Set<string>();
     let i = this.#head;
     for (; i < this.#waiting.length && free > 0; i++) {
       const run = this.#waiting[i] as R;
-      const node = this.#pick(run.placement);
+      const key = placementKey(run.placement);
+      const node = full.has(key) ? undefined : this.#pick(run.placement);
       if (node === undefined) {
+        full.add(key);
         keep.push(run);
         continue;
       }
@@ -231,4 +237,9 @@ export class Scheduler<R extends { readonly key: string; readonly placement: Pla
     }
     return best;
   }
+}
+
+/** Runs with the same key can go to exactly the same nodes. */
+function placementKey(p: Placement): string {
+  return `${p.kind ?? 'table'}\u0000${p.route ?? ''}\u0000${p.tasks.join('\u0000')}`;
 }

@@ -93,4 +93,28 @@ describe('Scheduler', () => {
     expect(again.inflight.size).toBe(1);
     expect(again.credit).toBe(1);
   });
+  it('a long queue behind busy nodes, beside many free nodes that cannot run it, keeps its order', () => {
+    const s = new Scheduler<Run>();
+    const worker = s.addNode(Buffer.from('w'), hello('w', 1), 0);
+    for (let i = 0; i < 100; i++)
+      s.addNode(
+        Buffer.from(`e${String(i)}`),
+        hello(`esp32/${String(i)}`, 1, ['mean'], ['esp32']),
+        0,
+      );
+    for (let i = 0; i < 50; i++) s.enqueue(run(`a${String(i)}`));
+    s.enqueue(run('m', ['mean']));
+    s.enqueue(run('r', ['mean'], 'esp32/7'));
+    const first = s.dispatch(1);
+    expect(first.map((x) => [x.run.key, x.node.hello.name])).toEqual([
+      ['a0', 'w'],
+      ['m', first[1]?.node.hello.name],
+      ['r', 'esp32/7'],
+    ]);
+    expect(first[1]?.node.hello.name).toMatch(/^esp32\//);
+    expect(s.waitingCount).toBe(49);
+    s.complete(worker.id, 'a0');
+    expect(s.dispatch(2).map((x) => x.run.key)).toEqual(['a1']);
+    expect(s.waiting[0]?.key).toBe('a2');
+  });
 });
