@@ -8,18 +8,9 @@ import getPort from 'get-port';
 import { connectAsync } from 'mqtt';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import type { Table } from 'apache-arrow';
-import { EspBridge, probeTcp, type EspBridgeOptions } from '../src/index.js';
+import { EspBridge, type EspBridgeOptions } from '../src/index.js';
 import { startFakeNode, type FakeNode, type Handler } from './fake-node.js';
-
-// Mosquitto (or another real broker) when one answers; RTL_TEST_MQTT_URL points elsewhere.
-const MOSQUITTO = process.env.RTL_TEST_MQTT_URL ?? 'mqtt://127.0.0.1:1883';
-const mosquittoAt = new URL(MOSQUITTO);
-const mosquittoUp = await probeTcp(mosquittoAt.hostname, Number(mosquittoAt.port || 1883), 500);
-if (!mosquittoUp)
-  process.stdout.write(
-    `Mosquitto is absent at ${mosquittoAt.host}: only the embedded broker is tested\n`,
-  );
-const brokers = ['embedded', ...(mosquittoUp ? ['mosquitto'] : [])] as const;
+import { MOSQUITTO, brokers, type BrokerKind } from './brokers.js';
 
 const BEAT_MS = 200;
 const P = 'rtl/v1/nodes/';
@@ -35,7 +26,7 @@ const echo: Handler = (cmd) => ({ value: cmd });
 
 /** A bridge on the broker, fake nodes with ids unique to this run, and cleanup of it all. */
 async function makeWorld(
-  broker: (typeof brokers)[number],
+  broker: BrokerKind,
   extra: Partial<EspBridgeOptions> = {},
 ): Promise<World> {
   const url = broker === 'embedded' ? `mqtt://127.0.0.1:${await getPort()}` : MOSQUITTO;

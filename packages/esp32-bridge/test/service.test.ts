@@ -10,17 +10,11 @@ import { Store } from '@rtl/core';
 import { Relay } from '@rtl/relay';
 import { Client } from '@rtl/client';
 import { createBundledRegistry } from '@rtl/tasks';
-import { EspService, probeTcp } from '../src/index.js';
+import { EspService } from '../src/index.js';
 import { testConfig, waitFor } from '../../relay/test/helpers.js';
 import { clearRetained, startFakeNode, type FakeNode, type Handler } from './fake-node.js';
+import { MOSQUITTO, brokers, type BrokerKind } from './brokers.js';
 
-const MOSQUITTO = 'mqtt://127.0.0.1:1883';
-const mosquittoUp = await probeTcp('127.0.0.1', 1883, 500);
-if (!mosquittoUp)
-  process.stderr.write(
-    'Mosquitto is absent at 127.0.0.1:1883: only the embedded broker is tested\n',
-  );
-const brokers = ['embedded', ...(mosquittoUp ? ['mosquitto'] : [])] as const;
 const BEAT_MS = 200;
 
 /** scale(cols, { k }): each column times k, per E-3.1 (`input` first, then `args`). */
@@ -33,7 +27,7 @@ const scaler: Handler = (cmd) => {
   };
 };
 
-async function world(broker: (typeof brokers)[number]): Promise<{
+async function world(broker: BrokerKind): Promise<{
   relay: Relay;
   client: Client;
   url: string;

@@ -10,14 +10,11 @@ import getPort from 'get-port';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import * as zmq from 'zeromq';
 import { decodeMessage, decodeTable } from '@rtl/core';
-import { EspBridge, probeTcp, transformStream, type WindowResult } from '../src/index.js';
+import { EspBridge, transformStream, type WindowResult } from '../src/index.js';
 import { world } from '../../relay/test/helpers.js';
 import { VirtualEsp32 } from '../src/virtual/index.js';
 import { clearRetained, startFakeNode, type FakeNode } from './fake-node.js';
-
-const MOSQUITTO = 'mqtt://127.0.0.1:1883';
-const mosquittoUp = await probeTcp('127.0.0.1', 1883, 500);
-const brokers = ['embedded', ...(mosquittoUp ? ['mosquitto'] : [])] as const;
+import { MOSQUITTO, brokers } from './brokers.js';
 
 const NODES = 200;
 const BATCHES = 3;

@@ -13,14 +13,12 @@ import { RtlError, Store } from '@rtl/core';
 import { Relay } from '@rtl/relay';
 import { Client } from '@rtl/client';
 import { createBundledRegistry } from '@rtl/tasks';
-import { EspBridge, EspService, probeTcp } from '../src/index.js';
+import { EspBridge, EspService } from '../src/index.js';
 import { VirtualEsp32, type VirtualEsp32Options } from '../src/virtual/index.js';
 import { rng, testConfig, waitFor } from '../../relay/test/helpers.js';
 import { clearRetained } from './fake-node.js';
+import { MOSQUITTO, brokers, type BrokerKind } from './brokers.js';
 
-const MOSQUITTO = 'mqtt://127.0.0.1:1883';
-const mosquittoUp = await probeTcp('127.0.0.1', 1883, 500);
-const brokers = ['embedded', ...(mosquittoUp ? ['mosquitto'] : [])] as const;
 const BEAT_MS = 200;
 
 /** A module the tests deploy: its public functions become tasks (E-3.5). */
@@ -51,7 +49,7 @@ interface World {
   node(name: string, opts?: Partial<VirtualEsp32Options>): Promise<VirtualEsp32>;
 }
 
-async function world(broker: (typeof brokers)[number]): Promise<World> {
+async function world(broker: BrokerKind): Promise<World> {
   const config = testConfig();
   const store = Store.open({ path: config.CACHE_PATH, mapSize: config.CACHE_MAP_SIZE });
   const relay = await Relay.start(config, { catalog: createBundledRegistry(), store });
