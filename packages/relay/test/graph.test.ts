@@ -106,7 +106,10 @@ describe('after: parallel stages', () => {
 
 describe('split: { chunks: N }', () => {
   it('a split CPU-heavy stage over 4e6 rows gives exactly the rows of the unsplit run, its parts on both tasknodes', async () => {
-    const w = await world(2);
+    // The relay and both tasknodes share this test's event loop, which the 4e6-row tables
+    // block for a while: a long liveness window keeps an idle tasknode from being dropped
+    // as silent meanwhile (it would rejoin, but after the parts were placed).
+    const w = await world(2, { HEARTBEAT_LIVENESS: 50 });
     await w.client.deploy({ name: 'heavy', source: HEAVY });
     const n = 4_000_000;
     const x = new Float64Array(n);
