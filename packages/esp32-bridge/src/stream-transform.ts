@@ -37,7 +37,10 @@ export interface WindowResult {
 export interface TransformStreamOptions {
   /** Job id prefix; default `stream.<node>.<stream>.<random>`. */
   readonly idPrefix?: string;
-  /** Publish each window job's events on PUBLISH (default true). */
+  /**
+   * Also send each window job's progress events to this client over RECV (default false:
+   * nothing here reads them; PUBLISH subscribers get them either way, under `job.<id>`).
+   */
   readonly events?: boolean;
   /** The PUBLISH topic of the results; default `stream.<node>.<stream>`; '' for none. */
   readonly publish?: string;
@@ -61,7 +64,7 @@ export async function* transformStream(
       .execute(doc, {
         data: w,
         id,
-        events: opts.events ?? true,
+        events: opts.events ?? false,
         ...(topic === '' ? {} : { publish: topic }),
       })
       .result();
