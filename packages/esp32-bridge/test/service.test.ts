@@ -3,17 +3,12 @@
  * on a real broker (embedded aedes; Mosquitto too when 127.0.0.1:1883 answers). The nodes are
  * protocol-level fakes (fake-node.ts); the virtual node runs the real firmware.
  */
-import { randomUUID } from 'node:crypto';
-import getPort from 'get-port';
-import { describe, expect, it, onTestFinished } from 'vitest';
-import { Store } from '@rtl/core';
-import { Relay } from '@rtl/relay';
-import { Client } from '@rtl/client';
-import { createBundledRegistry } from '@rtl/tasks';
-import { EspService } from '../src/index.js';
-import { testConfig, waitFor } from '../../relay/test/helpers.js';
-import { clearRetained, startFakeNode, type FakeNode, type Handler } from './fake-node.js';
-import { MOSQUITTO, brokers, type BrokerKind } from './brokers.js';
+import { describe, expect, it } from 'vitest';
+import type { Relay } from '@rtl/relay';
+import { waitFor } from '../../relay/test/helpers.js';
+import { startFakeNode, type FakeNode, type Handler } from './fake-node.js';
+import { brokers, type BrokerKind } from './brokers.js';
+import { serviceWorld, type ServiceWorld } from './service-world.js';
 
 const BEAT_MS = 200;
 
@@ -27,51 +22,18 @@ const scaler: Handler = (cmd) => {
   };
 };
 
-async function world(broker: BrokerKind): Promise<{
-  relay: Relay;
-  client: Client;
-  url: string;
-  node(name: string, handler: Handler): Promise<FakeNode>;
-}> {
-  const config = testConfig();
-  const store = Store.open({ path: config.CACHE_PATH, mapSize: config.CACHE_MAP_SIZE });
-  const relay = await Relay.start(config, { catalog: createBundledRegistry(), store });
-  const url = broker === 'embedded' ? `mqtt://127.0.0.1:${String(await getPort())}` : MOSQUITTO;
-  const service = await EspService.start(
-    { ...config, MQTT_URL: url, MQTT_EMBEDDED: 'auto' },
-    {
-      beatMs: BEAT_MS,
-      name: `esp32-bridge-${randomUUID().slice(0, 6)}`,
-      relay: relay.endpoints.send,
-    },
-  );
-  const client = new Client({ relay: relay.endpoints.recv, store: false, timeoutMs: 20_000 });
-  const run = randomUUID().slice(0, 8);
-  const nodes: FakeNode[] = [];
-  onTestFinished(async () => {
-    await client.close();
-    await Promise.all(nodes.map((n) => n.stop().catch(() => undefined)));
-    // Retained hello and status persist in Mosquitto: clear what this test made.
-    if (broker === 'mosquitto')
-      await clearRetained(
-        url,
-        run,
-        nodes.map((n) => n.id),
-      );
-    await service.close();
-    await relay.close();
-    await store.close();
-  });
+async function world(
+  broker: BrokerKind,
+): Promise<ServiceWorld & { node(name: string, handler: Handler): Promise<FakeNode> }> {
+  const w = await serviceWorld(broker, { beatMs: BEAT_MS, clientTimeoutMs: 20_000 });
   return {
-    relay,
-    client,
-    url,
+    ...w,
     async node(name, handler) {
-      const n = await startFakeNode(url, `s${run}-${name}`, handler, {
+      const n = await startFakeNode(w.url, `s${w.run}-${name}`, handler, {
         tasks: ['scale'],
         beatMs: BEAT_MS,
       });
-      nodes.push(n);
+      w.nodes.push(n);
       return n;
     },
   };

@@ -6,15 +6,15 @@
  * running the real firmware, sampling a simulated ADC.
  */
 import { randomUUID } from 'node:crypto';
-import getPort from 'get-port';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import * as zmq from 'zeromq';
 import { decodeMessage, decodeTable } from '@rtl/core';
 import { EspBridge, transformStream, type WindowResult } from '../src/index.js';
 import { world } from '../../relay/test/helpers.js';
 import { VirtualEsp32 } from '../src/virtual/index.js';
-import { clearRetained, startFakeNode, type FakeNode } from './fake-node.js';
-import { MOSQUITTO, brokers } from './brokers.js';
+import { startFakeNode, type FakeNode } from './fake-node.js';
+import { brokers } from './brokers.js';
+import { brokerUrl, stopNodes } from './service-world.js';
 
 const NODES = 200;
 const BATCHES = 3;
@@ -51,19 +51,12 @@ function col(
 describe.each(brokers)('sensor streams on %s', (broker) => {
   it('200 nodes at 10 samples/s into windowed transforms: every window result is right', async () => {
     const w = await world(2);
-    const url = broker === 'embedded' ? `mqtt://127.0.0.1:${String(await getPort())}` : MOSQUITTO;
+    const url = await brokerUrl(broker);
     const bridge = await EspBridge.start({ url, embedded: 'auto', beatMs: 1000 });
     const run = randomUUID().slice(0, 8);
     const nodes: FakeNode[] = [];
     onTestFinished(async () => {
-      await Promise.all(nodes.map((n) => n.stop().catch(() => undefined)));
-      // Retained hello and status persist in Mosquitto: clear what this test made.
-      if (broker === 'mosquitto')
-        await clearRetained(
-          url,
-          run,
-          nodes.map((n) => n.id),
-        );
+      await stopNodes(broker, url, run, nodes);
       await bridge.close();
     });
     for (let i = 0; i < NODES; i++)
@@ -159,18 +152,12 @@ describe.each(brokers)('sensor streams on %s', (broker) => {
 
   it('200 virtual nodes running the firmware, 10 samples/s each from their ADC: every window is samples they took, and its result is right', async () => {
     const w = await world(2);
-    const url = broker === 'embedded' ? `mqtt://127.0.0.1:${String(await getPort())}` : MOSQUITTO;
+    const url = await brokerUrl(broker);
     const bridge = await EspBridge.start({ url, embedded: 'auto', beatMs: 1000 });
     const run = randomUUID().slice(0, 8);
     const nodes: VirtualEsp32[] = [];
     onTestFinished(async () => {
-      await Promise.all(nodes.map((n) => n.stop().catch(() => undefined)));
-      if (broker === 'mosquitto')
-        await clearRetained(
-          url,
-          run,
-          nodes.map((n) => n.id),
-        );
+      await stopNodes(broker, url, run, nodes);
       await bridge.close();
     });
     // Every ADC read gives the next integer: the values a node took are 0, 1, 2, ... (its log).

@@ -3,21 +3,18 @@
  * MQTT.js), against the bridge service and a real relay, on the embedded broker and on
  * Mosquitto when 127.0.0.1:1883 answers.
  */
-import { randomUUID } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import { Aedes } from 'aedes';
 import getPort from 'get-port';
 import { connectAsync } from 'mqtt';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { RtlError, Store } from '@rtl/core';
-import { Relay } from '@rtl/relay';
-import { Client } from '@rtl/client';
-import { createBundledRegistry } from '@rtl/tasks';
-import { EspBridge, EspService } from '../src/index.js';
+import { RtlError } from '@rtl/core';
+import type { Relay } from '@rtl/relay';
+import { EspBridge } from '../src/index.js';
 import { VirtualEsp32, type VirtualEsp32Options } from '../src/virtual/index.js';
-import { rng, testConfig, waitFor } from '../../relay/test/helpers.js';
-import { clearRetained } from './fake-node.js';
-import { MOSQUITTO, brokers, type BrokerKind } from './brokers.js';
+import { rng, waitFor } from '../../relay/test/helpers.js';
+import { brokers, type BrokerKind } from './brokers.js';
+import { serviceWorld, type ServiceWorld } from './service-world.js';
 
 const BEAT_MS = 200;
 
@@ -40,59 +37,27 @@ def _hidden():
     return 0
 `;
 
-interface World {
-  relay: Relay;
-  client: Client;
-  bridge: EspBridge;
-  url: string;
-  nodes: VirtualEsp32[];
+interface World extends ServiceWorld {
+  readonly nodes: VirtualEsp32[];
   node(name: string, opts?: Partial<VirtualEsp32Options>): Promise<VirtualEsp32>;
 }
 
 async function world(broker: BrokerKind): Promise<World> {
-  const config = testConfig();
-  const store = Store.open({ path: config.CACHE_PATH, mapSize: config.CACHE_MAP_SIZE });
-  const relay = await Relay.start(config, { catalog: createBundledRegistry(), store });
-  const url = broker === 'embedded' ? `mqtt://127.0.0.1:${String(await getPort())}` : MOSQUITTO;
-  const service = await EspService.start(
-    { ...config, MQTT_URL: url, MQTT_EMBEDDED: 'auto' },
-    {
-      beatMs: BEAT_MS,
-      name: `esp32-bridge-${randomUUID().slice(0, 6)}`,
-      relay: relay.endpoints.send,
-    },
-  );
-  const client = new Client({ relay: relay.endpoints.recv, store: false, timeoutMs: 30_000 });
-  const run = randomUUID().slice(0, 8);
+  const w = await serviceWorld(broker, { beatMs: BEAT_MS, clientTimeoutMs: 30_000 });
   const nodes: VirtualEsp32[] = [];
-  onTestFinished(async () => {
-    await client.close();
-    await Promise.all(nodes.map((n) => n.stop().catch(() => undefined)));
-    if (broker === 'mosquitto')
-      await clearRetained(
-        url,
-        run,
-        nodes.map((n) => n.id),
-      );
-    await service.close();
-    await relay.close();
-    await store.close();
-  });
   return {
-    relay,
-    client,
-    bridge: service.bridge,
-    url,
+    ...w,
     nodes,
     async node(name, opts = {}) {
       const n = await VirtualEsp32.start({
-        brokerUrl: url,
-        id: `v${run}-${name}`,
+        brokerUrl: w.url,
+        id: `v${w.run}-${name}`,
         beatMs: BEAT_MS,
         ...opts,
       });
       nodes.push(n);
-      await waitFor(() => service.bridge.node(n.id)?.alive === true, 20_000, `${n.id} alive`);
+      w.nodes.push(n);
+      await waitFor(() => w.bridge.node(n.id)?.alive === true, 20_000, `${n.id} alive`);
       return n;
     },
   };
