@@ -41,6 +41,15 @@ export async function stopNodes(
     );
 }
 
+/** The relay's tasknodes that are ESP nodes (`esp32/<id>`), sorted. */
+export function espTasknodes(relay: Relay): string[] {
+  return relay
+    .nodes()
+    .map((n) => n.name)
+    .filter((n) => n.startsWith('esp32/'))
+    .sort();
+}
+
 export interface ServiceWorld {
   readonly relay: Relay;
   readonly client: Client;

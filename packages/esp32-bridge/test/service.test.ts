@@ -4,11 +4,10 @@
  * protocol-level fakes (fake-node.ts); the virtual node runs the real firmware.
  */
 import { describe, expect, it } from 'vitest';
-import type { Relay } from '@rtl/relay';
 import { waitFor } from '../../relay/test/helpers.js';
 import { startFakeNode, type FakeNode, type Handler } from './fake-node.js';
 import { brokers, type BrokerKind } from './brokers.js';
-import { serviceWorld, type ServiceWorld } from './service-world.js';
+import { espTasknodes, serviceWorld, type ServiceWorld } from './service-world.js';
 
 const BEAT_MS = 200;
 
@@ -37,14 +36,6 @@ async function world(
       return n;
     },
   };
-}
-
-function espTasknodes(relay: Relay): string[] {
-  return relay
-    .nodes()
-    .map((n) => n.name)
-    .filter((n) => n.startsWith('esp32/'))
-    .sort();
 }
 
 describe.each(brokers)('the ESP32 bridge service on %s', (broker) => {

@@ -9,12 +9,11 @@ import getPort from 'get-port';
 import { connectAsync } from 'mqtt';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { RtlError } from '@rtl/core';
-import type { Relay } from '@rtl/relay';
 import { EspBridge } from '../src/index.js';
 import { VirtualEsp32, type VirtualEsp32Options } from '../src/virtual/index.js';
 import { rng, waitFor } from '../../relay/test/helpers.js';
 import { brokers, type BrokerKind } from './brokers.js';
-import { serviceWorld, type ServiceWorld } from './service-world.js';
+import { espTasknodes, serviceWorld, type ServiceWorld } from './service-world.js';
 
 const BEAT_MS = 200;
 
@@ -61,14 +60,6 @@ async function world(broker: BrokerKind): Promise<World> {
       return n;
     },
   };
-}
-
-function espTasknodes(relay: Relay): string[] {
-  return relay
-    .nodes()
-    .map((n) => n.name)
-    .filter((n) => n.startsWith('esp32/'))
-    .sort();
 }
 
 async function rejection(p: Promise<unknown>): Promise<RtlError> {
